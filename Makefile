@@ -1,0 +1,41 @@
+# spectra-edge: the two commands of the README are `make demo` and `make test`.
+# Both set up what they need themselves: a virtualenv with the project, and Debian's
+# mosquitto (installed with apt-get when missing).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install install-train mosquitto demo test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+install-train: install
+	$(BIN)/python -m pip install -q -e '.[train]'
+
+mosquitto:
+	bash scripts/ensure-mosquitto.sh
+
+demo: install
+	bash scripts/ensure-mosquitto.sh --start
+	$(BIN)/spectra-edge demo
+
+test: install mosquitto
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check hal edge tests scripts bench
+	$(BIN)/ruff format --check hal edge
+	$(BIN)/mypy
+
+bench: install mosquitto
+	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,197 @@
+"""The one configuration schema of spectra-edge.
+
+Every key is typed and described; unknown keys are rejected (``extra="forbid"``) so a typo
+fails loudly instead of being silently ignored. Each section is owned by one part of the
+product; ``spectra-edge config validate FILE`` checks a file against all of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Section(BaseModel):
+    """Base of every config section: strict, frozen, no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, validate_default=True)
+
+
+class DeviceConfig(Section):
+    """Who this box is and where it keeps its data."""
+
+    id: str = Field(
+        "altynkol-01",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="Device identity, used in MQTT topics; letters, digits, '-', '_', '.'.",
+    )
+    post: str = Field(
+        "altynkol",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="Customs post the device belongs to; used in MQTT topics.",
+    )
+    data_dir: Path = Field(
+        Path("/var/lib/spectra-edge"),
+        description="Writable directory for the outbox, the scan archive, keys and state.",
+    )
+
+
+class SpiConfig(Section):
+    """SPI link to the spectrometer front end (driver = 'spi')."""
+
+    bus: int = Field(0, ge=0, description="SPI bus number: /dev/spidev<bus>.<chip_select>.")
+    chip_select: int = Field(0, ge=0, description="Chip-select line on that bus.")
+    max_speed_hz: int = Field(8_000_000, ge=100_000, le=50_000_000, description="SPI clock in Hz.")
+    data_ready_pin: int = Field(
+        25, ge=0, le=53, description="BCM GPIO pin of the front end's data-ready output."
+    )
+
+
+class SimConfig(Section):
+    """Simulated front end (driver = 'sim')."""
+
+    seed: int = Field(1234, description="Random seed; the same seed gives the same readings.")
+    pixels: int = Field(
+        1024, ge=1024, le=4096, description="Detector pixel count the simulator reports."
+    )
+    bits: Literal[16, 32] = Field(16, description="Sample width on the wire, 16 or 32 bits.")
+    temperature_c: float = Field(
+        32.0, ge=-20.0, le=80.0, description="Detector temperature the simulator starts at."
+    )
+    atmosphere: bool = Field(
+        True, description="Add residual water-vapour and CO2 bands to the readings."
+    )
+
+
+class ReplayConfig(Section):
+    """Replay driver (driver = 'replay'): plays recorded spectra from files."""
+
+    files: list[Path] = Field(
+        default_factory=list, description="JCAMP-DX or CSV spectra to play, in order, cyclically."
+    )
+
+
+class InstrumentConfig(Section):
+    """The spectrometer and how to reach it."""
+
+    driver: Literal["sim", "spi", "replay"] = Field(
+        "sim", description="sim: wire-level simulator; spi: real front end; replay: files."
+    )
+    integration_ms: float = Field(
+        50.0, gt=0.0, le=10_000.0, description="Detector integration time per scan, ms."
+    )
+    coadds: int = Field(16, ge=1, le=1024, description="Scans co-added into one frame.")
+    timeout_s: float = Field(
+        5.0, gt=0.0, le=120.0, description="Longest wait for one frame beyond its exposure, s."
+    )
+    retries: int = Field(
+        3, ge=0, le=10, description="Retries of a frame after a CRC error or timeout."
+    )
+    spi: SpiConfig = Field(default_factory=SpiConfig, description="SPI link settings.")
+    sim: SimConfig = Field(default_factory=SimConfig, description="Simulator settings.")
+    replay: ReplayConfig = Field(default_factory=ReplayConfig, description="Replay settings.")
+
+
+class PanelConfig(Section):
+    """Operator panel on GPIO (BCM pin numbers)."""
+
+    enabled: bool = Field(True, description="Drive the panel; off for a box without one.")
+    pin_factory: Literal["auto", "mock"] = Field(
+        "auto",
+        description="gpiozero pin factory: auto (real pins on a Pi, mock pins elsewhere) or mock.",
+    )
+    scan_button: int = Field(17, ge=0, le=53, description="Scan button input (to ground).")
+    long_press_s: float = Field(
+        2.0, gt=0.1, le=30.0, description="Hold time that makes a press 'take new background'."
+    )
+    ready_led: int = Field(5, ge=0, le=53, description="Green 'ready' LED.")
+    busy_led: int = Field(6, ge=0, le=53, description="Amber 'busy' LED.")
+    alarm_led: int = Field(13, ge=0, le=53, description="Red 'alarm' LED.")
+    buzzer: int = Field(19, ge=0, le=53, description="Buzzer output.")
+    source_enable: int = Field(26, ge=0, le=53, description="IR source enable output.")
+
+
+class IdentifyConfig(Section):
+    """Reference library, classifier and decision thresholds."""
+
+    library: Path | None = Field(
+        None, description="Reference library directory; empty: the shipped starter library."
+    )
+    model: Path | None = Field(
+        None, description="Classifier model directory; empty: the shipped model."
+    )
+    top_k: int = Field(5, ge=1, le=50, description="Hits reported per scan.")
+
+
+class TlsConfig(Section):
+    """TLS to the broker."""
+
+    enabled: bool = Field(False, description="Connect with TLS.")
+    ca_file: Path | None = Field(None, description="CA certificate (PEM) that signs the broker.")
+    cert_file: Path | None = Field(None, description="Client certificate (PEM), optional.")
+    key_file: Path | None = Field(None, description="Client private key (PEM), optional.")
+
+
+class MqttConfig(Section):
+    """Connection to the customs post's MQTT broker."""
+
+    host: str = Field("localhost", min_length=1, description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker TCP port.")
+    prefix: str = Field(
+        "customs/{post}/{device}",
+        description="Topic prefix; {post} and {device} are replaced by the device section.",
+    )
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keep-alive, s.")
+    session_expiry_s: int = Field(
+        86_400, ge=0, description="Persistent-session expiry the broker keeps for us, s."
+    )
+    username: str | None = Field(None, description="User name; the password comes from a file.")
+    password_file: Path | None = Field(
+        None,
+        description="File holding the password (e.g. a systemd credential); never on the CLI.",
+    )
+    tls: TlsConfig = Field(default_factory=TlsConfig, description="TLS settings.")
+    reconnect_min_s: float = Field(0.5, gt=0.0, description="First reconnect delay, s.")
+    reconnect_max_s: float = Field(30.0, gt=0.0, description="Longest reconnect delay, s.")
+    health_interval_s: float = Field(60.0, gt=0.0, description="Period of the health message, s.")
+
+
+class OutboxConfig(Section):
+    """Durable outbox of results waiting for the broker."""
+
+    max_messages: int = Field(
+        100_000, ge=10, description="Most messages kept; oldest non-alarm ones go first."
+    )
+    flush_timeout_s: float = Field(
+        10.0, gt=0.0, le=600.0, description="How long a one-shot command waits to deliver, s."
+    )
+
+
+class ArchiveConfig(Section):
+    """Local archive of scans (raw and processed spectra with their results)."""
+
+    max_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024, description="Size cap, bytes.")
+    max_age_days: float = Field(90.0, gt=0.0, description="Age cap, days.")
+
+
+class LoggingConfig(Section):
+    """Logging to stdout (the journal on the device)."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+
+class Config(Section):
+    """The whole configuration of one spectra-edge box."""
+
+    device: DeviceConfig = Field(default_factory=DeviceConfig, description="Device identity.")
+    instrument: InstrumentConfig = Field(
+        default_factory=InstrumentConfig, description="Spectrometer."
+    )
+    panel: PanelConfig = Field(default_factory=PanelConfig, description="Operator panel.")
+    identify: IdentifyConfig = Field(default_factory=IdentifyConfig, description="Identification.")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT broker.")
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="Durable outbox.")
+    archive: ArchiveConfig = Field(default_factory=ArchiveConfig, description="Scan archive.")
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")

@@ -1,0 +1,67 @@
+"""Errors of the ``edge`` layer, branches of the one tree rooted in :mod:`hal.errors`."""
+
+from __future__ import annotations
+
+from hal.errors import HalError, SpectraEdgeError
+
+
+class EdgeError(SpectraEdgeError):
+    """Something went wrong above the hardware: config, library, model, publishing."""
+
+
+class ConfigError(EdgeError, ValueError):
+    """The configuration file is missing, unreadable or invalid.
+
+    ``problems`` lists ``(key path, message)`` pairs, one per error found.
+    """
+
+    def __init__(self, message: str, problems: list[tuple[str, str]] | None = None) -> None:
+        self.problems = problems or []
+        super().__init__(message)
+
+
+class LibraryError(EdgeError, ValueError):
+    """A reference library cannot be built, loaded or changed."""
+
+
+class ModelError(EdgeError, ValueError):
+    """A classifier model is missing, corrupt, or does not match its manifest or library."""
+
+
+class QualityError(EdgeError, ValueError):
+    """A spectrum failed a quality gate; ``reason`` is a stable reason code."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class PublishError(EdgeError, ConnectionError):
+    """A message could not be handed to the broker."""
+
+
+class OutboxError(EdgeError, OSError):
+    """The durable outbox (SQLite) cannot be opened or written."""
+
+
+class CommandError(EdgeError, ValueError):
+    """A remote command is malformed, unknown or not allowed."""
+
+
+class UpdateError(EdgeError, RuntimeError):
+    """An over-the-air update bundle is invalid, tampered, or failed to apply."""
+
+
+__all__ = [
+    "CommandError",
+    "ConfigError",
+    "EdgeError",
+    "HalError",
+    "LibraryError",
+    "ModelError",
+    "OutboxError",
+    "PublishError",
+    "QualityError",
+    "SpectraEdgeError",
+    "UpdateError",
+]
