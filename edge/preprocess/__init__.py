@@ -1,5 +1,12 @@
 """Preprocessing: pure numpy functions from raw counts to the vectors identification uses."""
 
+from edge.preprocess.pipeline import DEFAULT_SPEC, preprocess, preprocess_with_mask
 from edge.preprocess.raw import absorbance_from_counts, transmittance_from_counts
 
-__all__ = ["absorbance_from_counts", "transmittance_from_counts"]
+__all__ = [
+    "DEFAULT_SPEC",
+    "absorbance_from_counts",
+    "preprocess",
+    "preprocess_with_mask",
+    "transmittance_from_counts",
+]

@@ -1,0 +1,145 @@
+"""Quality gates: decide whether a measured spectrum is fit to identify.
+
+Each failed gate adds a stable reason code (these strings are part of the MQTT contract):
+
+- ``saturated``: too many detector pixels at ADC full scale (sample or background).
+- ``low_signal``: the background single-beam signal is too weak, or the absorbance too noisy.
+- ``no_sample``: the crystal is empty (absorbance flat and near zero after baseline removal).
+- ``background_old``: the background was taken too long ago.
+- ``background_mismatch``: the background differs in shape from the reference background.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.preprocess.spectral import remove_baseline, savgol, sort_and_clean
+
+FloatArray = npt.NDArray[np.float64]
+
+SATURATED = "saturated"
+LOW_SIGNAL = "low_signal"
+NO_SAMPLE = "no_sample"
+BACKGROUND_OLD = "background_old"
+BACKGROUND_MISMATCH = "background_mismatch"
+REASONS = (SATURATED, LOW_SIGNAL, NO_SAMPLE, BACKGROUND_OLD, BACKGROUND_MISMATCH)
+
+
+@dataclass(frozen=True)
+class QualityLimits:
+    """Thresholds of the gates (defaults suit a 16-bit diamond-ATR module)."""
+
+    max_saturated_fraction: float = 0.002
+    min_background_fraction: float = 0.05
+    min_snr: float = 8.0
+    min_band_absorbance: float = 0.01
+    max_background_age_s: float = 3600.0
+    min_background_similarity: float = 0.98
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    """Outcome of the gates: ``ok`` when no reason; ``metrics`` for the record."""
+
+    reasons: tuple[str, ...] = ()
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when every gate passed."""
+        return not self.reasons
+
+    @property
+    def reason(self) -> str | None:
+        """The first (most fundamental) reason, or None."""
+        return self.reasons[0] if self.reasons else None
+
+
+def noise_sigma(values: FloatArray) -> float:
+    """Robust white-noise estimate: MAD of second differences, scaled to one point's sigma."""
+    d2 = np.diff(np.asarray(values, dtype=np.float64), n=2)
+    if d2.size == 0:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6.0))
+
+
+def band_strength(wavenumbers: npt.ArrayLike, absorbance: npt.ArrayLike) -> float:
+    """Robust height of the absorption bands above the baseline (99th minus 50th percentile)."""
+    x, y = sort_and_clean(wavenumbers, absorbance)
+    if x.size < 15:
+        return float(np.ptp(y))
+    flat = remove_baseline(x, y, "asls", lam=1e6, p=0.01, max_iter=20)
+    smooth = savgol(flat, 7, 2)
+    return float(np.percentile(smooth, 99.5) - np.percentile(smooth, 50))
+
+
+def background_similarity(background: npt.ArrayLike, reference: npt.ArrayLike) -> float:
+    """Pearson correlation of two single-beam backgrounds (1.0: same shape)."""
+    a = np.asarray(background, dtype=np.float64).ravel()
+    b = np.asarray(reference, dtype=np.float64).ravel()
+    if a.shape != b.shape or a.size < 2 or a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def check_quality(
+    wavenumbers: npt.ArrayLike,
+    absorbance: npt.ArrayLike,
+    *,
+    sample_counts: npt.ArrayLike | None = None,
+    background_counts: npt.ArrayLike | None = None,
+    full_scale: float | None = None,
+    background_age_s: float | None = None,
+    reference_background: npt.ArrayLike | None = None,
+    limits: QualityLimits | None = None,
+) -> QualityReport:
+    """Run every gate that the given inputs allow; returns reasons in a fixed order.
+
+    Only *wavenumbers* and *absorbance* are required (files carry nothing more); the raw
+    counts, ADC full scale, background age and the reference background enable the other gates.
+    """
+    lim = limits or QualityLimits()
+    reasons: list[str] = []
+    metrics: dict[str, float] = {}
+
+    if full_scale is not None and full_scale > 0:
+        worst = 0.0
+        for counts in (sample_counts, background_counts):
+            if counts is not None:
+                c = np.asarray(counts, dtype=np.float64)
+                worst = max(worst, float(np.mean(c >= 0.999 * full_scale)))
+        metrics["saturated_fraction"] = worst
+        if worst > lim.max_saturated_fraction:
+            reasons.append(SATURATED)
+        if background_counts is not None:
+            level = float(np.percentile(np.asarray(background_counts, dtype=np.float64), 90))
+            metrics["background_level"] = level / full_scale
+            if level / full_scale < lim.min_background_fraction:
+                reasons.append(LOW_SIGNAL)
+
+    x, y = sort_and_clean(wavenumbers, absorbance)
+    strength = band_strength(x, y)
+    noise = noise_sigma(y)
+    metrics["band_absorbance"] = strength
+    metrics["noise"] = noise
+    metrics["snr"] = strength / noise if noise > 0 else float("inf")
+    if strength < lim.min_band_absorbance:
+        reasons.append(NO_SAMPLE)
+    elif metrics["snr"] < lim.min_snr and LOW_SIGNAL not in reasons:
+        reasons.append(LOW_SIGNAL)
+
+    if background_age_s is not None:
+        metrics["background_age_s"] = float(background_age_s)
+        if background_age_s > lim.max_background_age_s:
+            reasons.append(BACKGROUND_OLD)
+    if background_counts is not None and reference_background is not None:
+        sim = background_similarity(background_counts, reference_background)
+        metrics["background_similarity"] = sim
+        if sim < lim.min_background_similarity:
+            reasons.append(BACKGROUND_MISMATCH)
+
+    order = {r: i for i, r in enumerate(REASONS)}
+    return QualityReport(tuple(sorted(set(reasons), key=order.__getitem__)), metrics)

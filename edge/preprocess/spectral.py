@@ -1,0 +1,179 @@
+"""Pure spectral operations on absorbance arrays: resampling, ATR, spikes, baseline, SG, norms.
+
+Every function takes and returns plain numpy arrays and has no state; the pipeline in
+:mod:`edge.preprocess.pipeline` strings them together as a manifest's spec says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from scipy.ndimage import median_filter
+from scipy.signal import savgol_filter
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Baseline algorithms of pybaselines the spec may name (all Whittaker-smoother family).
+BASELINE_METHODS = ("asls", "arpls", "iarpls", "airpls")
+#: Parameters a spec may pass through to them.
+BASELINE_PARAMS = ("lam", "p", "max_iter", "tol")
+
+
+def sort_and_clean(
+    wavenumbers: npt.ArrayLike, values: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray]:
+    """Finite points only, sorted by increasing wavenumber, duplicates removed.
+
+    Raises ``ValueError`` when the arrays differ in length or fewer than 2 points remain.
+    """
+    x = np.asarray(wavenumbers, dtype=np.float64).ravel()
+    y = np.asarray(values, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"{x.size} wavenumbers but {y.size} values")
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    keep = np.concatenate(([True], np.diff(x) > 0))
+    x, y = x[keep], y[keep]
+    if x.size < 2:
+        raise ValueError("fewer than 2 finite points")
+    return x, y
+
+
+def resample(
+    wavenumbers: npt.ArrayLike, values: npt.ArrayLike, grid: FloatArray
+) -> tuple[FloatArray, BoolArray]:
+    """Linear interpolation onto *grid*; returns ``(values_on_grid, valid)``.
+
+    Grid points outside the measured range are not extrapolated: they get the nearest edge
+    value and ``valid`` is False there, so later steps can mask them. When the input is much
+    finer than the grid, it is first box-averaged to the grid step (anti-aliasing).
+    """
+    x, y = sort_and_clean(wavenumbers, values)
+    step = float(np.median(np.diff(grid))) if grid.size > 1 else 1.0
+    src_step = float(np.median(np.diff(x)))
+    factor = int(step / src_step) if src_step > 0 else 1
+    if factor >= 2:
+        kernel = np.ones(factor) / factor
+        y = np.convolve(
+            np.pad(y, (factor // 2, factor - 1 - factor // 2), mode="edge"), kernel, "valid"
+        )
+    out = np.interp(grid, x, y)
+    valid = (grid >= x[0] - 1e-9) & (grid <= x[-1] + 1e-9)
+    return out, valid
+
+
+def atr_correct(
+    wavenumbers: FloatArray, absorbance: FloatArray, reference_cm1: float = 1000.0
+) -> FloatArray:
+    """Advanced-ATR-style depth correction: scale by ``wavenumber / reference_cm1``.
+
+    The evanescent wave's penetration depth is proportional to the wavelength, i.e. to
+    1/wavenumber, so ATR bands at low wavenumber are too strong compared to a transmission
+    spectrum; multiplying by wavenumber removes that bias (refractive-index dispersion ignored).
+    """
+    if reference_cm1 <= 0:
+        raise ValueError("reference_cm1 must be positive")
+    return np.asarray(absorbance, dtype=np.float64) * (np.asarray(wavenumbers) / reference_cm1)
+
+
+def remove_spikes(
+    values: FloatArray, window: int = 5, threshold: float = 10.0, noise_floor: float = 2e-3
+) -> tuple[FloatArray, BoolArray]:
+    """Replace single-point spikes (cosmic/electrical) by the running median.
+
+    A point is a spike when it stands out from the running median (``window`` points) by more
+    than ``threshold`` robust standard deviations of those residuals (never less than
+    ``noise_floor`` absorbance) and its step to both neighbours is more than 3x the steps
+    next to them, which a band with smooth flanks never has. Returns the cleaned copy and the
+    mask of replaced points.
+    """
+    y = np.asarray(values, dtype=np.float64)
+    spikes = np.zeros(y.shape, dtype=bool)
+    if y.size < max(window, 5) + 2:
+        return y.copy(), spikes
+    med = median_filter(y, size=window, mode="nearest")
+    resid = y - med
+    mad = float(np.median(np.abs(resid - np.median(resid))))
+    sigma = max(1.4826 * mad, noise_floor)
+    d = np.diff(y)  # d[i] = y[i+1] - y[i]
+    i = np.arange(2, y.size - 2)
+    up, down = y[i] - y[i - 1], y[i] - y[i + 1]  # steps into the point from each side
+    flank = np.maximum(np.abs(d[i - 2]), np.abs(d[i + 1]))
+    same_sign = np.sign(up) == np.sign(down)
+    steep = np.minimum(np.abs(up), np.abs(down)) > 3.0 * flank
+    big = np.abs(resid[i]) > threshold * sigma
+    spikes[i] = same_sign & steep & big
+    out = y.copy()
+    out[spikes] = med[spikes]
+    return out, spikes
+
+
+def remove_baseline(
+    wavenumbers: FloatArray, values: FloatArray, method: str = "asls", **params: float
+) -> FloatArray:
+    """Subtract a smooth baseline fitted by pybaselines' Whittaker method *method*.
+
+    *params* go to pybaselines unchanged (``lam``, ``p`` for asls, ``max_iter``, ``tol``).
+    """
+    from pybaselines import Baseline  # imported here: keeps module import cheap
+
+    if method not in BASELINE_METHODS:
+        raise ValueError(f"unknown baseline method {method!r}; one of {BASELINE_METHODS}")
+    bad = set(params) - set(BASELINE_PARAMS)
+    if bad:
+        raise ValueError(f"unknown baseline parameters {sorted(bad)}")
+    kwargs: dict[str, float | int] = dict(params)
+    if "max_iter" in kwargs:
+        kwargs["max_iter"] = int(kwargs["max_iter"])
+    fitter = Baseline(x_data=np.asarray(wavenumbers, dtype=np.float64))
+    base, _params = getattr(fitter, method)(np.asarray(values, dtype=np.float64), **kwargs)
+    return np.asarray(values, dtype=np.float64) - np.asarray(base, dtype=np.float64)
+
+
+def savgol(values: FloatArray, window: int, polyorder: int, deriv: int = 0) -> FloatArray:
+    """Savitzky-Golay smoothing (deriv 0) or derivative, per grid point, edges interpolated."""
+    return np.asarray(
+        savgol_filter(
+            np.asarray(values, dtype=np.float64), window, polyorder, deriv=deriv, mode="interp"
+        ),
+        dtype=np.float64,
+    )
+
+
+def region_mask(grid: FloatArray, regions: Sequence[Sequence[float]]) -> BoolArray:
+    """True where *grid* lies inside any of the ``[lo, hi]`` regions (cm^-1)."""
+    m = np.zeros(grid.shape, dtype=bool)
+    for lo, hi in regions:
+        m |= (grid >= min(lo, hi)) & (grid <= max(lo, hi))
+    return m
+
+
+def normalise(
+    values: FloatArray, method: str = "vector", keep: BoolArray | None = None
+) -> FloatArray:
+    """Normalise over the points in *keep* (all when None); other points become 0.
+
+    ``vector``: mean-centred, unit Euclidean norm (so a dot product is Pearson correlation);
+    ``snv``: mean-centred, unit standard deviation; ``none``: only zeroes the dropped points.
+    A flat input comes back as zeros.
+    """
+    y = np.asarray(values, dtype=np.float64).copy()
+    k = np.ones(y.shape, dtype=bool) if keep is None else keep
+    out = np.zeros_like(y)
+    if not k.any():
+        return out
+    if method == "none":
+        out[k] = y[k]
+        return out
+    if method not in ("vector", "snv"):
+        raise ValueError(f"unknown normalisation {method!r}")
+    centred = y[k] - y[k].mean()
+    scale = float(np.linalg.norm(centred)) if method == "vector" else float(centred.std())
+    if scale > 1e-12:
+        out[k] = centred / scale
+    return out
