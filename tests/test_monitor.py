@@ -1,0 +1,112 @@
+"""The control-room monitor's state: topics to devices, signatures, alarms, dedupe."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+
+from edge.monitor import MonitorState, alarm_is_active, check_signature
+from edge.publish.signing import DeviceKey
+
+P1 = "customs/altynkol/altynkol-01"
+P2 = "customs/khorgos/khorgos-03"
+
+
+def result(scan_id: str, name: str = "cocaine hydrochloride") -> dict[str, Any]:
+    return {
+        "scan_id": scan_id,
+        "status": "identified",
+        "substance": {"name": name, "category": "narcotic", "severity": "alarm"},
+        "confidence": 0.97,
+        "reference": "MSKU 1234567",
+    }
+
+
+def feed(state: MonitorState, topic: str, body: Any) -> None:
+    state.handle(topic, json.dumps(body).encode() if not isinstance(body, bytes) else body)
+
+
+def render_text(state: MonitorState) -> str:
+    console = Console(record=True, width=200)
+    console.print(state.render())
+    return console.export_text()
+
+
+def test_devices_are_keyed_by_the_prefix_levels() -> None:
+    key1, key2 = DeviceKey.generate(), DeviceKey.generate()
+    st = MonitorState("customs/+/+")
+    assert st.subscription == "customs/+/+/#"
+    st.handle(f"{P1}/status", b"online")
+    st.handle(f"{P2}/status", b"offline")
+    feed(st, f"{P1}/info", {"device": "altynkol-01", "public_key": key1.public_b64})
+    feed(st, f"{P2}/info", {"device": "khorgos-03", "public_key": key2.public_b64})
+    feed(st, f"{P1}/scan/result", key1.sign(result("a1")))
+    feed(st, f"{P2}/scan/result", key1.sign(result("b1", "lactose")))  # signed by the wrong key
+    devs = st.snapshot()
+    assert set(devs) == {P1, P2}
+    assert devs[P1].status == "online" and devs[P2].status == "offline"
+    assert devs[P1].signature == "valid"
+    assert devs[P2].signature == "INVALID" and devs[P2].invalid == 1
+    text = render_text(st)
+    assert "cocaine hydrochloride" in text and "INVALID" in text and "valid" in text
+
+
+def test_tampered_result_fails_verification() -> None:
+    key = DeviceKey.generate()
+    st = MonitorState()
+    feed(st, f"{P1}/info", {"public_key": key.public_b64})
+    signed = key.sign(result("x1", "lactose"))
+    signed["substance"]["name"] = "sugar"
+    feed(st, f"{P1}/scan/result", signed)
+    assert st.snapshot()[P1].signature == "INVALID"
+
+
+def test_historical_flag_does_not_break_the_signature() -> None:
+    key = DeviceKey.generate()
+    signed = key.sign(result("h1"))
+    signed["historical"] = True
+    assert check_signature(signed, {"public_key": key.public_b64}) == "valid"
+    assert check_signature(signed, None) == "no key"
+    assert check_signature(signed, {"public_key": "not base64!"}) == "INVALID"
+
+
+def test_duplicates_are_counted_once() -> None:
+    st = MonitorState()
+    for _ in range(3):
+        feed(st, f"{P1}/scan/result", result("dup"))
+    v = st.snapshot()[P1]
+    assert v.results == 1 and v.duplicates == 2
+    assert v.signature == "no key"
+
+
+def test_alarm_shown_until_cleared() -> None:
+    st = MonitorState()
+    feed(st, f"{P1}/alarm", {"active": True, "scan_id": "a1", "substance": "TNT"})
+    assert st.snapshot()[P1].alarm_active
+    assert "ALARM TNT" in render_text(st)
+    feed(st, f"{P1}/alarm", {"active": False, "scan_id": "a1"})
+    assert not st.snapshot()[P1].alarm_active
+    assert "ALARM" not in render_text(st)
+    feed(st, f"{P1}/alarm", {"active": True, "scan_id": "a2"})
+    st.handle(f"{P1}/alarm", b"")  # retained message deleted
+    assert not st.snapshot()[P1].alarm_active
+
+
+def test_alarm_payload_forms() -> None:
+    assert not alarm_is_active(None)
+    assert alarm_is_active({"scan_id": "s"})
+    assert not alarm_is_active({"scan_id": "s", "state": "cleared"})
+    assert not alarm_is_active({"active": False, "scan_id": "s"})
+
+
+def test_garbage_is_counted_and_ignored() -> None:
+    st = MonitorState()
+    st.handle(f"{P1}/health", b"{not json")
+    st.handle(f"{P1}/scan/result", b"[1,2]")
+    st.handle("customs/short", b"x")  # above the device level: ignored
+    st.handle(f"{P1}/cmd/ping", b"whatever")
+    assert st.unparsable == 2
+    assert st.snapshot()[P1].last_result is None
+    render_text(st)  # renders without raising
