@@ -2,7 +2,8 @@
 
 The control room sends a JSON object to ``<prefix>/cmd/<name>``; the device answers on the
 MQTT 5 *response topic* of the request (or ``<prefix>/cmd/<name>/response``), echoing the
-request's *correlation data* and its optional ``request_id``.
+request's *correlation data*. Requests and responses follow the contract in
+``edge/publish/schemas/cmd-*.json`` (docs/mqtt.md).
 
 Commands: ``scan`` (remote trigger, with a consignment ``reference``), ``ack`` (acknowledge the
 active alarm by ``scan_id``), ``background`` (take a new background), ``get_spectrum`` (a
@@ -15,8 +16,9 @@ is what the MQTT network thread calls; it does only cheap checks, in this order:
    (``foreign_topic``), never acted on;
 2. a token bucket caps the request rate: excess requests are dropped (``rate_limited``)
    without an answer, so a flood cannot make us flood back;
-3. size cap (``too_large``), JSON object (``malformed``), known name (``unknown_command``),
-   arguments against a strict pydantic model (``invalid``): an error response;
+3. size cap (``too_large``), JSON object (``bad_json``), known name (``unknown_command``),
+   body against the request's JSON Schema, then into a typed model (``bad_request``): an
+   error response;
 4. the request goes on a bounded queue (full: ``busy`` error response) that one worker
    thread drains; handlers run there, never on the network thread.
 
@@ -37,12 +39,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
+import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.errors import CommandError
+from edge.publish import messages
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +53,26 @@ log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 4096
 #: Longest response topic accepted from a request, characters.
 MAX_RESPONSE_TOPIC = 256
+#: Longest correlation data echoed, bytes (longer is dropped, the response still sent).
+MAX_CORRELATION_BYTES = 256
 
+#: Error codes of the contract (``error.code`` in every ``cmd-*-response`` schema).
 ErrorCode = Literal[
-    "too_large", "malformed", "unknown_command", "invalid", "busy", "failed", "bad_response_topic"
+    "bad_json",
+    "bad_request",
+    "unknown_command",
+    "too_large",
+    "rate_limited",
+    "busy",
+    "not_found",
+    "failed",
 ]
 
 # -- request models ---------------------------------------------------------------------
+# Each mirrors edge/publish/schemas/cmd-<name>-request.json, which is checked first; the
+# models give the handlers typed, frozen arguments.
 
-_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
-_REF = r"^[A-Za-z0-9][A-Za-z0-9 _./:-]{0,63}$"
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
 
 class CommandArgs(BaseModel):
@@ -66,28 +80,19 @@ class CommandArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    request_id: str | None = Field(
-        None, max_length=128, description="Caller's id, echoed in the response."
-    )
-
 
 class ScanArgs(CommandArgs):
     """``scan``: take a scan now, as if the officer pressed the button."""
 
-    reference: str | None = Field(
-        None, pattern=_REF, description="Consignment or container reference, carried in result."
-    )
-    sample: str | None = Field(
-        None,
-        max_length=256,
-        description="Simulator only: what is on the crystal, NAME[:FRACTION],...",
+    consignment: str = Field(
+        min_length=1, max_length=64, description="Consignment/container reference, in the result."
     )
 
 
 class AckArgs(CommandArgs):
-    """``ack``: acknowledge the active alarm raised by scan ``scan_id``."""
+    """``ack``: acknowledge the active alarm (of scan ``scan_id`` when given)."""
 
-    scan_id: str = Field(pattern=_ID, description="Scan whose alarm is acknowledged.")
+    scan_id: str | None = Field(None, pattern=_ID, description="Scan whose alarm is acknowledged.")
     operator: str | None = Field(None, max_length=64, description="Who acknowledged it.")
 
 
@@ -99,11 +104,15 @@ class GetSpectrumArgs(CommandArgs):
     """``get_spectrum``: a stored scan's spectrum, for reach-back by a chemist."""
 
     scan_id: str = Field(pattern=_ID, description="Scan to return.")
-    raw: bool = Field(False, description="Also return raw sample/background/dark counts.")
+    kind: Literal["raw", "processed"] = Field(
+        "processed", description="processed: absorbance on the grid; raw: sample counts."
+    )
 
 
 class PingArgs(CommandArgs):
-    """``ping``: liveness; answers with the device time and uptime."""
+    """``ping``: liveness; answers with uptime and version, echoing ``nonce``."""
+
+    nonce: str | None = Field(None, max_length=64, description="Echoed in the response.")
 
 
 #: Every command and the model of its arguments.
@@ -166,15 +175,13 @@ class TokenBucket:
             return False
 
 
-def _now_rfc3339() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class Dispatcher:
     """Checks, queues and runs remote commands for one device prefix.
 
-    *handlers* maps command names to callables taking the validated arguments model. Only
-    names in both :data:`COMMANDS` and *handlers* are served. *respond* publishes a response.
+    *handlers* maps command names to callables taking the validated arguments model and
+    returning the response's ``result`` (a dict, or a Future of one); a handler raises
+    :class:`CommandRejected` (e.g. ``not_found``) or any exception (``failed``). Only names in
+    both :data:`COMMANDS` and *handlers* are served. *respond* publishes one response.
     """
 
     def __init__(
@@ -183,14 +190,15 @@ class Dispatcher:
         handlers: Mapping[str, Handler],
         respond: Responder,
         *,
-        device: str = "",
+        device: str,
+        post: str,
         max_payload: int = MAX_PAYLOAD_BYTES,
         rate: float = 10.0,
         burst: int = 20,
         queue_size: int = 16,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.prefix = prefix.rstrip("/")
+        self.prefix = prefix.strip("/")
         if not self.prefix or any(c in self.prefix for c in "+#"):
             raise ValueError(f"bad command prefix {prefix!r}")
         self._cmd_root = f"{self.prefix}/cmd/"
@@ -199,6 +207,7 @@ class Dispatcher:
             raise ValueError(f"handlers for unknown commands: {sorted(unknown)}")
         self.handlers = dict(handlers)
         self.device = device
+        self.post = post
         self.max_payload = max_payload
         self._respond = respond
         self._bucket = TokenBucket(rate, burst, clock)
@@ -219,9 +228,15 @@ class Dispatcher:
             self.counters[key] += 1
 
     def snapshot(self) -> dict[str, int]:
-        """The counters as a plain dict (for ``health``)."""
+        """The counters as a plain dict (for ``health`` and logs)."""
         with self._lock:
             return dict(self.counters)
+
+    @property
+    def dropped(self) -> int:
+        """Requests dropped without an answer (foreign topic, rate limit)."""
+        with self._lock:
+            return self.counters["foreign_topic"] + self.counters["rate_limited"]
 
     # -- the network-thread side -----------------------------------------------------
 
@@ -230,7 +245,7 @@ class Dispatcher:
         if not topic.startswith(self._cmd_root):
             return None
         name = topic[len(self._cmd_root) :]
-        if not name or "/" in name or "+" in name or "#" in name:
+        if not name or any(c in name for c in "/+#\x00"):
             return None
         return name
 
@@ -248,7 +263,7 @@ class Dispatcher:
         try:
             return self._submit(topic, payload, response_topic, correlation_data)
         except Exception:  # a bug here must not kill the network thread
-            log.exception("command dispatch failed on %s", topic)
+            log.exception("command dispatch failed on %s", topic[:200])
             self._count("internal_error")
             return "internal_error"
 
@@ -268,39 +283,30 @@ class Dispatcher:
         if not self._bucket.take():
             self._count("rate_limited")
             return "rate_limited"
+        if correlation_data is not None and len(correlation_data) > MAX_CORRELATION_BYTES:
+            correlation_data = None
         reply_to = f"{self._cmd_root}{name}/response"
         if response_topic:
             if not self._response_topic_ok(response_topic):
+                # answer on our own response topic rather than where we were told
                 self._count("bad_response_topic")
                 log.warning("refused response topic %r", response_topic[:200])
-                # answer on our own response topic rather than where we were told
                 self._error(
-                    reply_to,
-                    name,
-                    correlation_data,
-                    "bad_response_topic",
-                    "response topic not allowed",
-                    None,
+                    reply_to, name, correlation_data, "bad_request", "response topic not allowed"
                 )
                 return "bad_response_topic"
             reply_to = response_topic
-        if correlation_data is not None and len(correlation_data) > 256:
-            correlation_data = None
         try:
             args = self.parse(name, payload)
         except CommandRejected as err:
-            code = err.code
-            self._count(code)
-            self._error(reply_to, name, correlation_data, code, str(err), None)
-            return code
-        request = Request(name, args, reply_to, correlation_data, self._clock())
+            self._count(err.code)
+            self._error(reply_to, name, correlation_data, err.code, str(err))
+            return err.code
         try:
-            self._queue.put_nowait(request)
+            self._queue.put_nowait(Request(name, args, reply_to, correlation_data, self._clock()))
         except queue.Full:
             self._count("busy")
-            self._error(
-                reply_to, name, correlation_data, "busy", "command queue full", args.request_id
-            )
+            self._error(reply_to, name, correlation_data, "busy", "command queue full")
             return "busy"
         return "queued"
 
@@ -308,29 +314,33 @@ class Dispatcher:
         if len(topic) > MAX_RESPONSE_TOPIC or any(c in topic for c in "+#\x00"):
             return False
         # never let a requester aim our answer at our own state topics (status, alarm, ...)
-        own = self.prefix + "/"
-        return not topic.startswith(own) or (
-            topic.startswith(self._cmd_root) and topic.endswith("/response")
-        )
+        if not topic.startswith(self.prefix + "/"):
+            return True
+        return topic.startswith(self._cmd_root) and topic.endswith("/response")
 
     def parse(self, name: str, payload: bytes) -> CommandArgs:
         """Validate one request body for command *name*; raises :class:`CommandRejected`.
 
-        The error carries ``code``: too_large, malformed, unknown_command or invalid.
+        The error's ``code`` is too_large, bad_json, unknown_command or bad_request.
         """
         if len(payload) > self.max_payload:
-            raise _command_error(
+            raise CommandRejected(
                 "too_large", f"payload of {len(payload)} bytes exceeds {self.max_payload}"
             )
         model = COMMANDS.get(name)
         if model is None or name not in self.handlers:
-            raise _command_error("unknown_command", f"unknown command {name[:64]!r}")
+            raise CommandRejected("unknown_command", f"unknown command {name[:64]!r}")
         try:
             body = json.loads(payload.decode("utf-8")) if payload.strip() else {}
         except (UnicodeDecodeError, ValueError) as err:
-            raise _command_error("malformed", f"not JSON: {err}") from err
+            raise CommandRejected("bad_json", f"not JSON: {err}") from err
         if not isinstance(body, dict):
-            raise _command_error("malformed", "request must be a JSON object")
+            raise CommandRejected("bad_json", "request must be a JSON object")
+        try:
+            messages.validate(f"cmd-{name}-request", body)
+        except jsonschema.ValidationError as err:
+            where = "/".join(str(p) for p in err.absolute_path) or "(body)"
+            raise CommandRejected("bad_request", f"{where}: {err.message}"[:300]) from err
         try:
             return model.model_validate(body)
         except ValidationError as err:
@@ -338,7 +348,7 @@ class Dispatcher:
                 f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}"
                 for e in err.errors()[:5]
             )
-            raise _command_error("invalid", problems) from err
+            raise CommandRejected("bad_request", problems) from err
 
     # -- responses ---------------------------------------------------------------------
 
@@ -352,47 +362,32 @@ class Dispatcher:
         try:
             self._respond(topic, payload, correlation)
         except Exception as err:  # the link may be down; the request is not retried
-            log.warning("could not send response on %s: %s", topic, err)
+            log.warning("could not send response on %s: %s", topic[:200], err)
             self._count("response_error")
 
-    def _envelope(self, name: str, request_id: str | None, ok: bool) -> dict[str, Any]:
-        return {
-            "command": name,
-            "ok": ok,
-            "request_id": request_id,
-            "device": self.device,
-            "time": _now_rfc3339(),
-        }
-
     def _error(
-        self,
-        topic: str,
-        name: str,
-        correlation: bytes | None,
-        code: str,
-        message: str,
-        request_id: str | None,
+        self, topic: str, name: str, correlation: bytes | None, code: ErrorCode, message: str
     ) -> None:
-        body = self._envelope(name[:64], request_id, False)
-        body["error"] = {"code": code, "message": message[:500]}
+        body = messages.response_payload(
+            name[:64], self.device, self.post, error=(code, message[:500])
+        )
         self._send(topic, body, correlation)
 
     def _ok(self, req: Request, result: dict[str, Any]) -> None:
-        body = self._envelope(req.name, req.args.request_id, True)
-        body["result"] = result
         self._count("ok")
+        body = messages.response_payload(req.name, self.device, self.post, result=result)
         self._send(req.response_topic, body, req.correlation_data)
 
     def _failed(self, req: Request, err: BaseException) -> None:
-        log.warning("command %s failed: %s", req.name, err)
-        self._count("failed")
+        code: ErrorCode = err.code if isinstance(err, CommandRejected) else "failed"
+        log.warning("command %s failed (%s): %s", req.name, code, err)
+        self._count(code)
         self._error(
             req.response_topic,
             req.name,
             req.correlation_data,
-            "failed",
+            code,
             str(err) or type(err).__name__,
-            req.args.request_id,
         )
 
     # -- the worker side ---------------------------------------------------------------
@@ -410,7 +405,7 @@ class Dispatcher:
             self._ok(req, out)
 
     def _finish(self, req: Request, fut: Future[dict[str, Any]]) -> None:
-        err = fut.exception() if not fut.cancelled() else CommandError("cancelled")
+        err = CommandRejected("failed", "cancelled") if fut.cancelled() else fut.exception()
         if err is not None:
             self._failed(req, err)
         else:
@@ -442,11 +437,14 @@ class Dispatcher:
             self._worker.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the worker after the request in hand; bounded wait. Idempotent."""
+        """Stop the worker after the request in hand; bounded wait. Idempotent.
+
+        Requests still queued are dropped (the requester times out; commands are not durable).
+        """
         worker, self._worker = self._worker, None
         if worker is None:
             return
-        while True:  # make room for the sentinel: queued requests are dropped
+        while True:
             try:
                 self._queue.put_nowait(None)
                 break
@@ -456,7 +454,3 @@ class Dispatcher:
         worker.join(timeout)
         if worker.is_alive():
             log.warning("command worker did not stop within %.1f s", timeout)
-
-
-def _command_error(code: ErrorCode, message: str) -> CommandRejected:
-    return CommandRejected(code, message)
