@@ -1,0 +1,163 @@
+"""What the spectrometer driver needs from the outside: an SPI bus and digital lines.
+
+Small typed protocols; the real implementations (:class:`SpidevBus`,
+:class:`GpioDataReady`, :class:`GpioOutput`) import ``spidev``/``gpiozero`` lazily so the
+package imports anywhere, and a missing device fails with a message that says what to check.
+The simulator (:mod:`hal.sim`) provides stand-ins with the same shape.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Protocol, runtime_checkable
+
+from hal.errors import DeviceNotFoundError
+
+
+@runtime_checkable
+class SpiBus(Protocol):
+    """One SPI device: the ``xfer2`` shape of spidev (chip-select held for the whole list)."""
+
+    label: str
+
+    def xfer2(self, data: list[int]) -> list[int]:
+        """Clock *data* out on MOSI and return the bytes clocked in on MISO."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class DigitalInput(Protocol):
+    """An input line, e.g. the front end's data-ready output."""
+
+    label: str
+
+    @property
+    def is_active(self) -> bool: ...
+
+    def wait_for_active(self, timeout: float) -> bool:
+        """Wait up to *timeout* s for the line to be active; True if it is."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class DigitalOutput(Protocol):
+    """An output line, e.g. a source-enable pin."""
+
+    def on(self) -> None: ...
+
+    def off(self) -> None: ...
+
+    @property
+    def is_active(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class SpidevBus:
+    """``/dev/spidev<bus>.<chip_select>`` through the ``spidev`` module, SPI mode 0."""
+
+    def __init__(self, bus: int, chip_select: int, max_speed_hz: int = 8_000_000) -> None:
+        self.label = f"SPI bus {bus}, chip-select {chip_select}"
+        path = f"/dev/spidev{bus}.{chip_select}"
+        try:
+            import spidev  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as err:
+            raise DeviceNotFoundError(
+                f"{self.label}: the 'spidev' module is not installed "
+                "(pip install spidev; it only builds on Linux)"
+            ) from err
+        if not os.path.exists(path):
+            raise DeviceNotFoundError(
+                f"{self.label}: {path} does not exist; enable SPI (dtparam=spi=on in "
+                "/boot/firmware/config.txt), check the bus and chip-select numbers in "
+                "[instrument.spi], or use driver = 'sim'"
+            )
+        dev: Any = spidev.SpiDev()
+        try:
+            dev.open(bus, chip_select)
+            dev.mode = 0
+            dev.bits_per_word = 8
+            dev.max_speed_hz = max_speed_hz
+        except OSError as err:
+            dev.close()
+            raise DeviceNotFoundError(f"{self.label}: cannot open {path}: {err}") from err
+        self._dev: Any = dev
+
+    def xfer2(self, data: list[int]) -> list[int]:
+        """One transfer with chip-select held; OSError becomes DeviceNotFoundError."""
+        if self._dev is None:
+            raise DeviceNotFoundError(f"{self.label}: bus is closed")
+        try:
+            return list(self._dev.xfer2(data))
+        except OSError as err:
+            raise DeviceNotFoundError(f"{self.label}: transfer failed: {err}") from err
+
+    def close(self) -> None:
+        """Release the device; idempotent."""
+        if self._dev is not None:
+            self._dev.close()
+            self._dev = None
+
+
+def _gpiozero_device(kind: str, pin: int, **kwargs: Any) -> Any:
+    try:
+        import gpiozero
+    except ImportError as err:
+        raise DeviceNotFoundError("the 'gpiozero' module is not installed") from err
+    try:
+        return getattr(gpiozero, kind)(pin, **kwargs)
+    except Exception as err:  # gpiozero raises many kinds (BadPinFactory, PinInvalidPin, ...)
+        raise DeviceNotFoundError(f"GPIO{pin}: cannot open as {kind}: {err}") from err
+
+
+class GpioDataReady:
+    """The data-ready line on a BCM GPIO pin (active high), through gpiozero."""
+
+    def __init__(self, pin: int) -> None:
+        self.label = f"data-ready on GPIO{pin}"
+        self._dev: Any = _gpiozero_device("DigitalInputDevice", pin, pull_up=False)
+
+    @property
+    def is_active(self) -> bool:
+        """Level of the line now."""
+        return bool(self._dev.is_active)
+
+    def wait_for_active(self, timeout: float) -> bool:
+        """Block up to *timeout* s for the line to go active (gpiozero's edge wait)."""
+        return bool(self._dev.wait_for_active(timeout=max(0.0, timeout)))
+
+    def close(self) -> None:
+        """Release the pin; idempotent."""
+        if self._dev is not None:
+            self._dev.close()
+            self._dev = None
+
+
+class GpioOutput:
+    """A digital output on a BCM GPIO pin, through gpiozero."""
+
+    def __init__(self, pin: int) -> None:
+        self._dev: Any = _gpiozero_device("DigitalOutputDevice", pin)
+
+    def on(self) -> None:
+        """Drive the line active."""
+        self._dev.on()
+
+    def off(self) -> None:
+        """Drive the line inactive."""
+        self._dev.off()
+
+    @property
+    def is_active(self) -> bool:
+        """Level the line is driven to."""
+        return bool(self._dev.is_active)
+
+    def close(self) -> None:
+        """Release the pin; idempotent."""
+        if self._dev is not None:
+            self._dev.close()
+            self._dev = None
