@@ -1,0 +1,364 @@
+"""Durable outbox: every message is committed to SQLite before it is published.
+
+Rows are deleted only once the broker acknowledged them (PUBACK), so a process killed at
+any instant, a power cut or a broker restart loses nothing; at worst a message is sent
+twice (subscribers deduplicate on ``scan_id``).
+
+Durability choices: WAL journal with ``synchronous=FULL`` for submissions, because a
+result is the product's whole point and must survive a power cut, not only a crash
+(~5,000 commits/s on a plain SSD, well above the scan rate). Delivery marks are cheap
+and batched; losing one only means a duplicate, never a loss.
+
+Bounded: at ``max_messages`` the oldest non-alarm rows are dropped (counted in
+``dropped``); alarm rows are never dropped, even if that means exceeding the bound. A
+corrupt database file is moved aside with an error log and a fresh one is started.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from edge.errors import OutboxError
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = "outbox.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL DEFAULT 1,
+    alarm INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    key TEXT
+);
+CREATE INDEX IF NOT EXISTS messages_by_kind ON messages (alarm, id);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('next_seq', 1), ('dropped', 0), ('delivered', 0);
+INSERT OR IGNORE INTO meta SELECT 'count', count(*) FROM messages;
+"""
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One queued message."""
+
+    id: int
+    topic: str
+    payload: bytes
+    qos: int
+    alarm: bool
+    created: float
+    key: str | None
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    """What waits in the outbox."""
+
+    waiting: int
+    alarms_waiting: int
+    oldest_created: float | None
+    dropped: int
+    delivered: int
+    next_seq: int
+    max_messages: int
+    path: str
+
+
+class Outbox:
+    """SQLite-backed FIFO of messages awaiting a broker acknowledgement.
+
+    Thread-safe (one connection behind a lock); several processes may share the file.
+    """
+
+    def __init__(self, path: Path, max_messages: int = 100_000) -> None:
+        if max_messages < 1:
+            raise ValueError("max_messages must be >= 1")
+        self.path = Path(path)
+        self.max_messages = max_messages
+        self._lock = threading.RLock()
+        self._db: sqlite3.Connection | None = None
+        self.recovered_from: Path | None = None  # where a corrupt file was moved, if any
+        self._open()
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path, max_messages: int = 100_000) -> Outbox:
+        """The outbox of a device, ``<data_dir>/outbox.sqlite3``."""
+        return cls(Path(data_dir) / FILE_NAME, max_messages)
+
+    # -- opening and recovery -------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        try:
+            db.execute("PRAGMA busy_timeout = 10000")
+            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("outbox %s: journal_mode is %s, not WAL", self.path, mode)
+            db.execute("PRAGMA synchronous = FULL")
+            check = db.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {check}")
+            db.executescript(_SCHEMA)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutboxError(f"outbox directory {self.path.parent}: {err}") from err
+        try:
+            self._db = self._connect()
+            return
+        except sqlite3.DatabaseError as err:
+            # sqlite3.DatabaseError covers "file is not a database", malformed pages, etc.
+            # (OperationalError, e.g. a locked or unwritable file, is not corruption.)
+            if isinstance(err, sqlite3.OperationalError) and "malformed" not in str(err):
+                raise OutboxError(f"outbox {self.path}: {err}") from err
+            self.recovered_from = self._move_aside(err)
+        try:
+            self._db = self._connect()
+        except sqlite3.Error as err:
+            raise OutboxError(f"outbox {self.path}: cannot start a fresh database: {err}") from err
+
+    def _move_aside(self, err: Exception) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+            n += 1
+        try:
+            self.path.rename(target)
+            for suffix in ("-wal", "-shm"):
+                side = self.path.with_name(self.path.name + suffix)
+                if side.exists():
+                    side.rename(target.with_name(target.name + suffix))
+        except OSError as move_err:
+            raise OutboxError(
+                f"outbox {self.path} is corrupt ({err}) and cannot be moved aside: {move_err}"
+            ) from move_err
+        log.error(
+            "OUTBOX CORRUPT: %s (%s); moved to %s and started a fresh outbox. "
+            "Undelivered results may be in the old file.",
+            self.path,
+            err,
+            target,
+        )
+        return target
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise OutboxError(f"outbox {self.path} is closed")
+        return self._db
+
+    def close(self) -> None:
+        """Close the database (idempotent)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def submit(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        alarm: bool = False,
+        key: str | None = None,
+        qos: int = 1,
+    ) -> int:
+        """Commit one message; return its row id (the delivery order)."""
+        row_id, _ = self.submit_sequenced(
+            topic, lambda _seq: payload, alarm=alarm, key=key, qos=qos
+        )
+        return row_id
+
+    def submit_sequenced(
+        self,
+        topic: str,
+        build: Callable[[int], bytes],
+        *,
+        alarm: bool = False,
+        key: str | None = None,
+        qos: int = 1,
+        sequenced: bool = True,
+    ) -> tuple[int, int]:
+        """Allocate the next ``seq``, build the payload with it, commit both atomically.
+
+        Returns ``(row id, seq)``. ``seq`` is persisted, so it stays monotonic across
+        restarts (it restarts at 1 only if a corrupt database had to be replaced).
+        """
+        with self._lock:
+            db = self.db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    seq = int(
+                        db.execute("SELECT value FROM meta WHERE name='next_seq'").fetchone()[0]
+                    )
+                    payload = build(seq)
+                    if sequenced:
+                        db.execute("UPDATE meta SET value=? WHERE name='next_seq'", (seq + 1,))
+                    self._make_room(db, alarm)
+                    cur = db.execute(
+                        "INSERT INTO messages (topic, payload, qos, alarm, created, key) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (topic, payload, qos, int(alarm), time.time(), key),
+                    )
+                    db.execute("UPDATE meta SET value=value+1 WHERE name='count'")
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as err:
+                raise OutboxError(f"outbox {self.path}: cannot commit a message: {err}") from err
+            assert cur.lastrowid is not None
+            return cur.lastrowid, seq
+
+    def _make_room(self, db: sqlite3.Connection, alarm: bool) -> None:
+        count = int(db.execute("SELECT value FROM meta WHERE name='count'").fetchone()[0])
+        excess = count + 1 - self.max_messages
+        if excess <= 0:
+            return
+        cur = db.execute(
+            "DELETE FROM messages WHERE id IN "
+            "(SELECT id FROM messages WHERE alarm=0 ORDER BY id LIMIT ?)",
+            (excess,),
+        )
+        if cur.rowcount:
+            db.execute("UPDATE meta SET value=value+? WHERE name='dropped'", (cur.rowcount,))
+            db.execute("UPDATE meta SET value=value-? WHERE name='count'", (cur.rowcount,))
+            log.warning(
+                "outbox full (%d): dropped %d oldest non-alarm message(s)",
+                self.max_messages,
+                cur.rowcount,
+            )
+        if cur.rowcount < excess:
+            log.warning(
+                "outbox over its bound (%d) with alarms only; alarms are never dropped",
+                self.max_messages,
+            )
+
+    def mark_delivered(self, ids: Iterable[int]) -> int:
+        """Delete acknowledged rows (one transaction); return how many were removed."""
+        batch = [(int(i),) for i in ids]
+        if not batch:
+            return 0
+        with self._lock:
+            db = self.db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    before = db.total_changes
+                    db.executemany("DELETE FROM messages WHERE id=?", batch)
+                    removed = db.total_changes - before
+                    db.execute("UPDATE meta SET value=value+? WHERE name='delivered'", (removed,))
+                    db.execute("UPDATE meta SET value=value-? WHERE name='count'", (removed,))
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as err:
+                raise OutboxError(f"outbox {self.path}: cannot mark delivered: {err}") from err
+            return removed
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def pending(self, limit: int = 100, after_id: int = 0) -> list[OutboxRow]:
+        """Up to *limit* waiting messages with id > *after_id*, oldest first."""
+        with self._lock:
+            try:
+                rows = self.db.execute(
+                    "SELECT id, topic, payload, qos, alarm, created, key FROM messages "
+                    "WHERE id > ? ORDER BY id LIMIT ?",
+                    (after_id, limit),
+                ).fetchall()
+            except sqlite3.Error as err:
+                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        return [OutboxRow(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5], r[6]) for r in rows]
+
+    def count_of(self, ids: Iterable[int]) -> int:
+        """How many of the rows *ids* are still waiting."""
+        wanted = sorted({int(i) for i in ids})
+        total = 0
+        with self._lock:
+            try:
+                for start in range(0, len(wanted), 500):
+                    chunk = wanted[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    total += int(
+                        self.db.execute(
+                            f"SELECT count(*) FROM messages WHERE id IN ({marks})", chunk
+                        ).fetchone()[0]
+                    )
+            except sqlite3.Error as err:
+                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        return total
+
+    def last_id(self) -> int:
+        """Highest row id ever allocated (0 when none)."""
+        with self._lock:
+            try:
+                row = self.db.execute(
+                    "SELECT seq FROM sqlite_sequence WHERE name='messages'"
+                ).fetchone()
+            except sqlite3.Error as err:
+                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        return int(row[0]) if row else 0
+
+    def __len__(self) -> int:
+        with self._lock:
+            try:
+                return int(self.db.execute("SELECT count(*) FROM messages").fetchone()[0])
+            except sqlite3.Error as err:
+                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+
+    def stats(self) -> OutboxStats:
+        """Counts for ``outbox status`` and the ``health`` message."""
+        with self._lock:
+            try:
+                db = self.db
+                waiting, alarms, oldest = db.execute(
+                    "SELECT count(*), coalesce(sum(alarm), 0), min(created) FROM messages"
+                ).fetchone()
+                meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
+            except sqlite3.Error as err:
+                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        return OutboxStats(
+            waiting=int(waiting),
+            alarms_waiting=int(alarms),
+            oldest_created=oldest,
+            dropped=int(meta.get("dropped", 0)),
+            delivered=int(meta.get("delivered", 0)),
+            next_seq=int(meta.get("next_seq", 1)),
+            max_messages=self.max_messages,
+            path=str(self.path),
+        )

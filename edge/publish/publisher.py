@@ -1,0 +1,265 @@
+"""The courier: moves messages from the durable outbox to the broker, in order.
+
+One sender thread reads waiting rows oldest first and hands up to the broker's Receive
+Maximum of them to paho; a PUBACK (paho's ``on_publish``) marks a row delivered, and the
+sender deletes acknowledged rows in batches. The mid of a message is known only when
+``publish()`` returns, yet its PUBACK may already have arrived on the network thread: both
+sides go through one lock and PUBACKs for mids not yet recorded are parked until they are.
+
+``historical``: a result goes out with ``historical: false`` only when it was submitted by
+this process during the current connection; everything else (submitted while offline, left
+over from an earlier run, or resent after a reconnect) goes out with ``historical: true``.
+Messages that paho itself had in flight when the link dropped are retransmitted by paho on
+reconnect (MQTT DUP flag) with their original payload.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from paho.mqtt.enums import MQTTErrorCode
+
+from edge.config.schema import Config
+from edge.errors import OutboxError
+from edge.publish.client import MqttLink
+from edge.publish.messages import is_alarm, result_payload
+from edge.publish.outbox import Outbox, OutboxRow
+from edge.publish.signing import DeviceKey, canonical_json
+from edge.result import Identification
+
+log = logging.getLogger(__name__)
+
+#: Longest time the sender sleeps when idle; it also picks up rows other processes added.
+IDLE_POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What :meth:`Courier.submit_result` committed."""
+
+    row_id: int
+    scan_id: str
+    seq: int
+    payload: dict[str, Any]
+
+
+class Courier:
+    """Outbox + link + sender thread. ``start()``/``stop()``; submit from any thread."""
+
+    def __init__(self, cfg: Config, link: MqttLink, outbox: Outbox, key: DeviceKey) -> None:
+        self.cfg = cfg
+        self.link = link
+        self.outbox = outbox
+        self.key = key
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._mid_to_row: dict[int, int] = {}
+        self._inflight_rows: set[int] = set()
+        self._early: dict[int, bool] = {}  # PUBACKs that beat the mid bookkeeping
+        self._publishing = False
+        self._acked: list[int] = []
+        self._cursor = 0  # highest row id handed to paho in this epoch
+        self._epoch = -1
+        self._fresh_after = 0  # rows with id > this were submitted during this connection
+        self._idle = threading.Event()
+        self.sent = 0
+        self.delivered = 0
+        self.rejected = 0
+        link.add_publish_listener(self._on_puback)
+        link.add_connect_listener(self._on_link_change)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the link and the sender thread (idempotent)."""
+        if self._thread is not None:
+            return
+        self.link.start()
+        self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the sender, commit pending delivery marks, stop the link (idempotent)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.link.stop(timeout)
+        self._commit_acks()
+
+    # -- submitting --------------------------------------------------------------------------
+
+    def submit(
+        self, topic: str, payload: bytes, *, alarm: bool = False, key: str | None = None
+    ) -> int:
+        """Commit a ready-made payload to the outbox and wake the sender; return its row id."""
+        row_id = self.outbox.submit(topic, payload, alarm=alarm, key=key)
+        self._wake.set()
+        return row_id
+
+    def submit_result(
+        self,
+        identification: Identification,
+        *,
+        scan_id: str | None = None,
+        time: str | None = None,
+        consignment: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Submitted:
+        """Build, sign and commit one ``scan/result`` (seq allocated atomically), then send."""
+        built: dict[str, Any] = {}
+
+        def build(seq: int) -> bytes:
+            payload = result_payload(
+                identification,
+                device=self.cfg.device.id,
+                post=self.cfg.device.post,
+                seq=seq,
+                scan_id=scan_id,
+                time=time,
+                consignment=consignment,
+                extra=extra,
+            )
+            signed = self.key.sign(payload)
+            built["payload"] = signed
+            return canonical_json(signed)
+
+        alarm = is_alarm(identification)
+        row_id, seq = self.outbox.submit_sequenced(
+            self.link.topics.result, build, alarm=alarm, key=scan_id
+        )
+        self._wake.set()
+        payload = built["payload"]
+        return Submitted(row_id, payload["scan_id"], seq, payload)
+
+    # -- waiting -----------------------------------------------------------------------------
+
+    def wait_delivered(self, row_ids: set[int] | None = None, timeout: float = 10.0) -> bool:
+        """Wait until *row_ids* (default: everything waiting) are acknowledged and removed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._wake.set()
+            waiting = len(self.outbox) if row_ids is None else self.outbox.count_of(row_ids)
+            if waiting == 0:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            time.sleep(min(0.02, remaining))
+
+    # -- network-thread callback -------------------------------------------------------------
+
+    def _on_puback(self, mid: int, ok: bool) -> None:
+        with self._lock:
+            row = self._mid_to_row.pop(mid, None)
+            if row is None:
+                if self._publishing:  # possibly ours, racing the bookkeeping in _send
+                    self._early[mid] = ok
+                return  # otherwise a retained/response message of the link
+            self._settle(row, ok)
+        self._wake.set()
+
+    def _settle(self, row: int, ok: bool) -> None:
+        """Record a PUBACK for *row* (lock held)."""
+        self._inflight_rows.discard(row)
+        if ok:
+            self._acked.append(row)
+        else:
+            self.rejected += 1  # left in the outbox; retried after the next reconnect
+
+    def _on_link_change(self, up: bool) -> None:
+        if up:  # rows committed before this instant go out as historical
+            try:
+                self._fresh_after = self.outbox.last_id()
+            except OutboxError:
+                log.exception("outbox unreadable at connect")
+        self._wake.set()
+
+    # -- sender thread -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(IDLE_POLL_S)
+            self._wake.clear()
+            try:
+                self._commit_acks()
+                if self.link.connected:
+                    self._fill_window()
+            except OutboxError:
+                log.exception("outbox failure in the sender; retrying")
+                self._stop.wait(1.0)
+
+    def _commit_acks(self) -> None:
+        with self._lock:
+            acked, self._acked = self._acked, []
+        if acked:
+            self.delivered += self.outbox.mark_delivered(acked)
+
+    def _fill_window(self) -> None:
+        epoch = self.link.epoch
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._cursor = 0
+        while not self._stop.is_set() and self.link.connected and self.link.epoch == epoch:
+            with self._lock:
+                room = self.link.window - len(self._inflight_rows)
+            if room <= 0:
+                return
+            rows = self.outbox.pending(limit=room + len(self._inflight_rows), after_id=self._cursor)
+            rows = [r for r in rows if r.id not in self._inflight_rows][:room]
+            if not rows:
+                return
+            for row in rows:
+                if not self._send(row):
+                    return
+
+    def _send(self, row: OutboxRow) -> bool:
+        payload = row.payload
+        if row.id <= self._fresh_after:
+            payload = _as_historical(payload)
+        # Never hold our lock while calling paho: paho runs on_publish under its own
+        # message lock, so the opposite order here would deadlock.
+        with self._lock:
+            self._publishing = True
+        try:
+            info = self.link.publish(row.topic, payload, qos=row.qos)
+        finally:
+            with self._lock:
+                self._publishing = False
+                early = self._early
+                self._early = {}
+        with self._lock:
+            self._cursor = row.id
+            self.sent += 1
+            ok = early.get(info.mid)
+            if ok is not None:
+                self._settle(row.id, ok)
+            else:
+                self._mid_to_row[info.mid] = row.id
+                self._inflight_rows.add(row.id)
+        if ok is not None:
+            self._wake.set()
+        # NO_CONN: paho keeps the message queued and sends it after reconnecting; its PUBACK
+        # still settles the row through the mapping above.
+        return bool(info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS)
+
+
+def _as_historical(payload: bytes) -> bytes:
+    """Same message with ``historical: true`` (a member the signature does not cover)."""
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return payload
+    if not isinstance(doc, dict) or "historical" not in doc or doc["historical"] is True:
+        return payload
+    doc["historical"] = True
+    return canonical_json(doc)

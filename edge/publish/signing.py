@@ -1,0 +1,146 @@
+"""Detached Ed25519 signatures over canonical JSON payloads.
+
+Canonical form: JSON with sorted keys, no whitespace, UTF-8 (``ensure_ascii=False``), no NaN
+or infinity. The signed bytes are the canonical form of the payload *without* its
+``signature`` and ``historical`` members: ``historical`` flips to true when the outbox
+redelivers a result late, and that must not break the signature.
+
+The device key is generated on first use in ``device.data_dir`` (PKCS#8 PEM, mode 0600);
+its public half is published in the retained ``info`` message.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from edge.errors import EdgeError
+
+log = logging.getLogger(__name__)
+
+ALGORITHM = "Ed25519"
+KEY_FILE = "device-key.pem"
+#: Members left out of the signed bytes.
+UNSIGNED_MEMBERS = frozenset({"signature", "historical"})
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Canonical JSON bytes: sorted keys, no whitespace, UTF-8, finite numbers only."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def signed_bytes(payload: dict[str, Any]) -> bytes:
+    """The bytes a signature covers: the canonical payload minus ``signature``/``historical``."""
+    return canonical_json({k: v for k, v in payload.items() if k not in UNSIGNED_MEMBERS})
+
+
+def public_key_b64(key: Ed25519PublicKey) -> str:
+    """Raw 32-byte public key, base64."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    """Short stable key identifier: first 16 hex digits of SHA-256 of the raw public key."""
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def load_public_key(b64: str) -> Ed25519PublicKey:
+    """Public key from its base64 raw form (as published in ``info``)."""
+    try:
+        return Ed25519PublicKey.from_public_bytes(base64.b64decode(b64, validate=True))
+    except ValueError as err:
+        raise EdgeError(f"not an Ed25519 public key: {err}") from err
+
+
+class DeviceKey:
+    """The device's signing key."""
+
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private = private
+        self.public = private.public_key()
+        self.key_id = key_id(self.public)
+        self.public_b64 = public_key_b64(self.public)
+
+    @classmethod
+    def generate(cls) -> DeviceKey:
+        """A fresh, unsaved key (tests, tools)."""
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def load_or_create(cls, data_dir: Path) -> DeviceKey:
+        """Load ``data_dir/device-key.pem``, creating it (mode 0600, atomically) if missing."""
+        path = Path(data_dir) / KEY_FILE
+        try:
+            if path.exists():
+                return cls._load(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            private = Ed25519PrivateKey.generate()
+            pem = private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, pem)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, path)  # never replaces a key another process created meanwhile
+            except FileExistsError:
+                return cls._load(path)
+            finally:
+                tmp.unlink(missing_ok=True)
+            log.info("generated device signing key %s", path)
+            return cls(private)
+        except OSError as err:
+            raise EdgeError(f"device key {path}: {err}") from err
+
+    @classmethod
+    def _load(cls, path: Path) -> DeviceKey:
+        try:
+            private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except ValueError as err:
+            raise EdgeError(f"device key {path} is unreadable: {err}") from err
+        if not isinstance(private, Ed25519PrivateKey):
+            raise EdgeError(f"device key {path} is not an Ed25519 key")
+        return cls(private)
+
+    def sign(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Return *payload* with a ``signature`` member added (any old one is replaced)."""
+        sig = self._private.sign(signed_bytes(payload))
+        out = {k: v for k, v in payload.items() if k != "signature"}
+        out["signature"] = {
+            "alg": ALGORITHM,
+            "key_id": self.key_id,
+            "value": base64.b64encode(sig).decode("ascii"),
+        }
+        return out
+
+
+def verify(payload: dict[str, Any], public: Ed25519PublicKey) -> bool:
+    """True when *payload*'s detached signature is valid for *public*."""
+    sig = payload.get("signature")
+    if not isinstance(sig, dict) or sig.get("alg") != ALGORITHM:
+        return False
+    try:
+        raw = base64.b64decode(str(sig.get("value", "")), validate=True)
+        public.verify(raw, signed_bytes(payload))
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
