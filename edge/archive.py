@@ -29,6 +29,8 @@ import numpy.typing as npt
 
 from edge.config.schema import ArchiveConfig, Config
 from edge.errors import EdgeError
+from hal.errors import SpectrumFileError
+from hal.spectrum_files.record import SpectrumRecord
 
 log = logging.getLogger(__name__)
 
@@ -336,14 +338,10 @@ class Archive:
         *what* is ``spectrum`` (processed absorbance on its grid) or one of ``sample``,
         ``background``, ``dark`` (raw counts on the pixel axis).
         """
-        from hal.spectrum_files import write_spectrum  # another layer's writer, loaded late
+        from hal.spectrum_files import write_spectrum
 
         record = self.get(scan_id)
-        x, y, yunits = _export_arrays(record, what)
-        title = f"spectra-edge scan {scan_id} ({what})"
-        if record.reference:
-            title += f" ref {record.reference}"
-        write_spectrum(Path(path), x, y, title=title, yunits=yunits)
+        write_spectrum(Path(path), spectrum_record(record, what))
         return Path(path)
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -362,15 +360,38 @@ class Archive:
         self.close()
 
 
+#: What :meth:`Archive.export` and :func:`spectrum_record` can write.
 EXPORT_KINDS = ("spectrum", "sample", "background", "dark")
 
 
-def _export_arrays(record: ScanRecord, what: str) -> tuple[FloatArray, FloatArray, str]:
+def spectrum_record(record: ScanRecord, what: str = "spectrum") -> SpectrumRecord:
+    """One spectrum of an archived scan as a :class:`SpectrumRecord` (x increasing).
+
+    The title and metadata carry the scan id, time, consignment reference and result.
+    """
     if what == "spectrum":
-        return record.wavenumbers, record.spectrum, "ABSORBANCE"
-    if what not in EXPORT_KINDS:
+        x, y, units = record.wavenumbers, record.spectrum, "absorbance"
+    elif what in EXPORT_KINDS:
+        raw = getattr(record, what)
+        if raw is None or record.raw_wavenumbers is None:
+            raise ArchiveError(f"scan {record.scan_id!r} has no raw {what} counts")
+        x, y, units = record.raw_wavenumbers, raw, "counts"
+    else:
         raise ArchiveError(f"unknown spectrum kind {what!r}; choose from {EXPORT_KINDS}")
-    y = getattr(record, what)
-    if y is None or record.raw_wavenumbers is None:
-        raise ArchiveError(f"scan {record.scan_id!r} has no raw {what} counts")
-    return record.raw_wavenumbers, y, "COUNTS"
+    order = np.argsort(x, kind="stable")
+    meta = {
+        "scan_id": record.scan_id,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+        "origin": "spectra-edge",
+        "status": str(record.status),
+    }
+    if record.reference:
+        meta["consignment"] = record.reference
+    substance = record.result.get("substance")
+    if isinstance(substance, dict) and substance.get("name"):
+        meta["substance"] = str(substance["name"])
+    title = f"spectra-edge scan {record.scan_id} ({what})"
+    try:
+        return SpectrumRecord(x[order], y[order], units, title=title, metadata=meta)
+    except SpectrumFileError as err:
+        raise ArchiveError(f"scan {record.scan_id!r}: {what} cannot be exported: {err}") from err

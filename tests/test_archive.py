@@ -174,3 +174,36 @@ def test_close_is_idempotent_and_use_after_close_fails(tmp_path: Path) -> None:
     ar.close()
     with pytest.raises(ArchiveError):
         ar.list()
+
+
+def test_export_jcamp_reads_back_with_an_independent_reader(tmp_path: Path) -> None:
+    import jcamp
+
+    rec = make_record("exp-1", 1_800_000_000.0, seed=5)
+    with Archive(tmp_path / "a.sqlite", clock=Clock()) as ar:
+        ar.put(rec)
+        out = ar.export("exp-1", tmp_path / "exp-1.jdx")
+        raw = ar.export("exp-1", tmp_path / "exp-1-sample.jdx", what="sample")
+    data = jcamp.readfile(str(out))
+    np.testing.assert_allclose(data["x"], rec.wavenumbers, atol=1e-3)
+    np.testing.assert_allclose(data["y"], rec.spectrum, atol=1e-4)
+    assert "exp-1" in data["title"]
+    sample = jcamp.readfile(str(raw))
+    np.testing.assert_allclose(sample["y"], rec.sample, rtol=1e-4)
+
+
+def test_export_csv_and_errors(tmp_path: Path) -> None:
+    from hal.spectrum_files import read_spectrum
+
+    bare = ScanRecord("bare", 1.0e9, {"status": "rejected"}, STANDARD_GRID, np.ones(838))
+    with Archive(tmp_path / "a.sqlite", clock=Clock(1.0e9)) as ar:
+        ar.put(bare)
+        ar.export("bare", tmp_path / "bare.csv")
+        back = read_spectrum(tmp_path / "bare.csv")
+        np.testing.assert_allclose(back.y, 1.0)
+        with pytest.raises(ArchiveError, match="no raw"):
+            ar.export("bare", tmp_path / "x.jdx", what="dark")
+        with pytest.raises(ArchiveError, match="unknown spectrum kind"):
+            ar.export("bare", tmp_path / "x.jdx", what="everything")
+        with pytest.raises(ScanNotFoundError):
+            ar.export("missing", tmp_path / "x.jdx")
