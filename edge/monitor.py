@@ -81,15 +81,11 @@ def check_signature(result: dict[str, Any], info: dict[str, Any] | None) -> str:
 
 
 def _public_key_of(info: dict[str, Any] | None) -> str | None:
-    if not info:
-        return None
-    for path in (("public_key",), ("signing", "public_key"), ("key", "public_key")):
-        node: Any = info
-        for part in path:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, str):
-            return node
-    return None
+    """The base64 public key from ``info`` (``public_key.value``, see info.json)."""
+    key = (info or {}).get("public_key")
+    if isinstance(key, dict) and key.get("alg", "Ed25519") == "Ed25519":
+        key = key.get("value")
+    return key if isinstance(key, str) else None
 
 
 class MonitorState:
@@ -216,8 +212,8 @@ def _result_text(result: dict[str, Any] | None) -> Text:
     sev = result.get("severity") or (result.get("substance") or {}).get("severity")
     style = {"alarm": "bold red", "warn": "yellow"}.get(str(sev), "")
     text = Text(f"{status}: {_substance_name(result)}{conf_s}", style=style)
-    if result.get("reference"):
-        text.append(f" [{result['reference']}]", style="dim")
+    if result.get("consignment"):
+        text.append(f" [{result['consignment']}]", style="dim")
     if result.get("historical"):
         text.append(" (historical)", style="dim")
     return text
@@ -239,20 +235,18 @@ def _health_text(health: dict[str, Any] | None) -> Text:
     if not health:
         return Text("-", style="dim")
     bits = []
-    for key, label in (
-        ("instrument_temperature_c", "T"),
-        ("outbox_depth", "outbox"),
-        ("uptime_s", "up"),
-    ):
-        if isinstance(health.get(key), int | float):
-            bits.append(
-                f"{label}={health[key]:.0f}"
-                if key != "instrument_temperature_c"
-                else f"{label}={health[key]:.1f}C"
-            )
+    temp = health.get("instrument_temperature_c")
+    if isinstance(temp, int | float):
+        bits.append(f"T={temp:.1f}C")
+    outbox = health.get("outbox")
+    if isinstance(outbox, dict) and isinstance(outbox.get("waiting"), int):
+        bits.append(f"outbox={outbox['waiting']}")
+    uptime = health.get("uptime_s")
+    if isinstance(uptime, int | float):
+        bits.append(f"up={uptime:.0f}s")
     if health.get("last_error"):
         bits.append(f"err={health['last_error']}")
-    return Text(" ".join(bits) or "ok")
+    return Text(" ".join(bits) or "ok", style="red" if health.get("last_error") else "")
 
 
 def connect_monitor(

@@ -20,8 +20,12 @@ def result(scan_id: str, name: str = "cocaine hydrochloride") -> dict[str, Any]:
         "status": "identified",
         "substance": {"name": name, "category": "narcotic", "severity": "alarm"},
         "confidence": 0.97,
-        "reference": "MSKU 1234567",
+        "consignment": "MSKU 1234567",
     }
+
+
+def pub(key: DeviceKey) -> dict[str, str]:
+    return {"alg": "Ed25519", "key_id": key.key_id, "value": key.public_b64}
 
 
 def feed(state: MonitorState, topic: str, body: Any) -> None:
@@ -38,10 +42,10 @@ def test_devices_are_keyed_by_the_prefix_levels() -> None:
     key1, key2 = DeviceKey.generate(), DeviceKey.generate()
     st = MonitorState("customs/+/+")
     assert st.subscription == "customs/+/+/#"
-    st.handle(f"{P1}/status", b"online")
-    st.handle(f"{P2}/status", b"offline")
-    feed(st, f"{P1}/info", {"device": "altynkol-01", "public_key": key1.public_b64})
-    feed(st, f"{P2}/info", {"device": "khorgos-03", "public_key": key2.public_b64})
+    feed(st, f"{P1}/status", {"state": "online", "device": "altynkol-01"})
+    st.handle(f"{P2}/status", b"offline")  # a bare string is shown as it is
+    feed(st, f"{P1}/info", {"device": "altynkol-01", "public_key": pub(key1)})
+    feed(st, f"{P2}/info", {"device": "khorgos-03", "public_key": pub(key2)})
     feed(st, f"{P1}/scan/result", key1.sign(result("a1")))
     feed(st, f"{P2}/scan/result", key1.sign(result("b1", "lactose")))  # signed by the wrong key
     devs = st.snapshot()
@@ -56,7 +60,7 @@ def test_devices_are_keyed_by_the_prefix_levels() -> None:
 def test_tampered_result_fails_verification() -> None:
     key = DeviceKey.generate()
     st = MonitorState()
-    feed(st, f"{P1}/info", {"public_key": key.public_b64})
+    feed(st, f"{P1}/info", {"public_key": pub(key)})
     signed = key.sign(result("x1", "lactose"))
     signed["substance"]["name"] = "sugar"
     feed(st, f"{P1}/scan/result", signed)
@@ -67,9 +71,10 @@ def test_historical_flag_does_not_break_the_signature() -> None:
     key = DeviceKey.generate()
     signed = key.sign(result("h1"))
     signed["historical"] = True
-    assert check_signature(signed, {"public_key": key.public_b64}) == "valid"
+    assert check_signature(signed, {"public_key": pub(key)}) == "valid"
     assert check_signature(signed, None) == "no key"
-    assert check_signature(signed, {"public_key": "not base64!"}) == "INVALID"
+    bad = {"alg": "Ed25519", "key_id": key.key_id, "value": "not base64!"}
+    assert check_signature(signed, {"public_key": bad}) == "INVALID"
 
 
 def test_duplicates_are_counted_once() -> None:
@@ -110,3 +115,16 @@ def test_garbage_is_counted_and_ignored() -> None:
     assert st.unparsable == 2
     assert st.snapshot()[P1].last_result is None
     render_text(st)  # renders without raising
+
+
+def test_health_is_summarised() -> None:
+    st = MonitorState()
+    health = {
+        "uptime_s": 3600.0,
+        "instrument_temperature_c": 31.5,
+        "outbox": {"waiting": 7, "alarms_waiting": 1, "dropped": 0, "oldest_age_s": 2.0},
+        "last_error": "instrument timeout",
+    }
+    feed(st, f"{P1}/health", health)
+    text = render_text(st)
+    assert "T=31.5C" in text and "outbox=7" in text and "instrument timeout" in text
