@@ -1,10 +1,219 @@
-"""Subcommands of the library group (being built; see COMMAND_MODULES in edge.cli)."""
+"""``spectra-edge library build | info | add | remove | export``: manage reference libraries.
+
+- ``library build SOURCES... -o LIB [--metadata FILE] [--category CAT] [--strict]``
+  imports JCAMP-DX, CSV and JSON spectra (files or directories); bad files are listed on
+  stderr and skipped (``--strict``: any bad file aborts, nothing written).
+- ``library info [LIB]`` prints grid, hash, version and counts per category (default: the
+  shipped library).
+- ``library add LIB FILE --name NAME --category CAT [--family F] ...`` adds a measured scan
+  as a user entry; ``library remove LIB NAME``; ``library export LIB NAME -o FILE`` writes
+  one entry as JCAMP-DX (``.jdx``) or CSV (``.csv``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
+
+import numpy as np
+
+from edge.errors import LibraryError
+from edge.library import Category, load_library, save_library
+from edge.library.categories import CATEGORY_SEVERITY
+from hal.errors import SpectrumFileError
+
+
+def _build(args: argparse.Namespace) -> int:
+    from edge.library.build import build_library
+
+    report = build_library(
+        args.sources,
+        args.out,
+        args.metadata,
+        name=args.name,
+        version=args.lib_version,
+        default_category=args.category,
+        strict=args.strict,
+    )
+    for problem in report.problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    print(
+        f"{args.out}: {len(report.entries)} entries from {report.files_read} file(s), "
+        f"{len(report.problems)} skipped; sha256 {report.content_hash}"
+    )
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    lib = load_library(args.library)
+    console = Console()
+    head = Table(show_header=False, box=None)
+    head.add_row("library", f"{lib.name} ({lib.path})")
+    head.add_row("version", lib.version)
+    head.add_row("entries", str(len(lib)))
+    head.add_row(
+        "grid",
+        f"{lib.grid[0]:g}-{lib.grid[-1]:g} cm-1, step {lib.grid[1] - lib.grid[0]:g}, "
+        f"{lib.grid.size} points",
+    )
+    head.add_row("sha256", lib.content_hash)
+    head.add_row("created", str(lib.manifest.get("created", "?")))
+    console.print(head)
+    table = Table(title="entries per category")
+    table.add_column("category")
+    table.add_column("severity")
+    table.add_column("entries", justify="right")
+    table.add_column("user-added", justify="right")
+    for cat in Category:
+        rows = [e for e in lib.entries if e.category == cat.value]
+        if rows:
+            user = sum(e.user_added for e in rows)
+            table.add_row(cat.value, CATEGORY_SEVERITY[cat], str(len(rows)), str(user))
+    console.print(table)
+    if args.entries:
+        listing = Table(title="entries")
+        for col in ("#", "name", "category", "family", "severity", "cas", "range cm-1"):
+            listing.add_column(col)
+        for i, e in enumerate(lib.entries):
+            vr = f"{e.valid_range[0]:g}-{e.valid_range[1]:g}" if e.valid_range else ""
+            listing.add_row(str(i), e.name, e.category, e.family or "", e.severity, e.cas or "", vr)
+        console.print(listing)
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    from edge.library.convert import record_to_grid
+    from edge.library.format import LibraryEntry
+    from hal.spectrum_files import read_spectrum
+
+    lib = load_library(args.library)
+    try:
+        record = read_spectrum(args.file)
+    except SpectrumFileError as err:
+        raise LibraryError(f"cannot add {args.file}: {err}") from err
+    absorb, valid = record_to_grid(record, lib.grid)
+    entry = LibraryEntry.create(
+        args.name,
+        args.category,
+        args.family,
+        aliases=tuple(args.alias or ()),
+        cas=args.cas,
+        formula=args.formula,
+        salt_form=args.salt_form,
+        notes=args.notes or "",
+        source=args.source or f"measured scan {Path(args.file).name}",
+        user_added=True,
+        valid_range=valid,
+    )
+    new = lib.with_entry(entry, absorb)
+    digest = _save(new, lib.path or Path(args.library), lib.manifest)
+    print(
+        f"added {entry.name!r} ({entry.category}, {entry.severity}); {len(new)} entries, "
+        f"sha256 {digest}"
+    )
+    return 0
+
+
+def _save(lib: Any, path: Path, manifest: dict[str, Any]) -> str:
+    return save_library(
+        path,
+        lib.grid,
+        np.asarray(lib.spectra),
+        lib.entries,
+        name=lib.name,
+        version=lib.version,
+        description=str(manifest.get("description", "")),
+    )
+
+
+def _remove(args: argparse.Namespace) -> int:
+    lib = load_library(args.library)
+    entry = lib.entry(args.name)
+    new = lib.without(args.name)
+    digest = _save(new, lib.path or Path(args.library), lib.manifest)
+    print(f"removed {entry.name!r}; {len(new)} entries, sha256 {digest}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from hal.spectrum_files import SpectrumRecord, write_spectrum
+
+    lib = load_library(args.library)
+    entry = lib.entry(args.name)
+    grid, absorb = lib.absorbance(args.name)
+    lo, hi = entry.valid_range or (grid[0], grid[-1])
+    inside = (grid >= lo - 1e-9) & (grid <= hi + 1e-9)
+    meta = {
+        "cas": entry.cas or "",
+        "formula": entry.formula or "",
+        "names": "; ".join(entry.aliases),
+        "category": entry.category,
+        "family": entry.family or "",
+        "salt_form": entry.salt_form or "",
+        "source": entry.source,
+        "origin": f"spectra-edge library {lib.name} {lib.version}",
+    }
+    record = SpectrumRecord(
+        grid[inside],
+        absorb[inside].astype(np.float64),
+        "absorbance",
+        entry.name,
+        {k: v for k, v in meta.items() if v},
+    )
+    try:
+        write_spectrum(args.out, record)
+    except SpectrumFileError as err:
+        raise LibraryError(f"cannot export {entry.name!r}: {err}") from err
+    print(f"wrote {args.out}: {entry.name} ({int(inside.sum())} points)")
+    return 0
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    """Add this group's subcommands (none yet)."""
+    """Add the ``library`` command group."""
+    p = sub.add_parser("library", parents=[common], help="build, inspect and edit libraries")
+    ls = p.add_subparsers(dest="library_command", metavar="ACTION", required=True)
+
+    b = ls.add_parser("build", parents=[common], help="import spectrum files into a library")
+    b.add_argument("sources", nargs="+", type=Path, metavar="SOURCE", help="files or dirs")
+    b.add_argument("-o", "--out", required=True, type=Path, metavar="LIB")
+    b.add_argument("--metadata", type=Path, metavar="FILE", help="side-car CSV or TOML")
+    b.add_argument("--category", help="category for spectra that name none")
+    b.add_argument("--name", help="library name (default: the directory name)")
+    b.add_argument("--lib-version", default="1", metavar="VERSION", help="library version")
+    b.add_argument("--strict", action="store_true", help="abort on any bad file")
+    b.set_defaults(handler=_build)
+
+    i = ls.add_parser("info", parents=[common], help="grid, hash, counts per category")
+    i.add_argument("library", nargs="?", type=Path, metavar="LIB", help="default: shipped")
+    i.add_argument("--entries", action="store_true", help="also list every entry")
+    i.set_defaults(handler=_info)
+
+    a = ls.add_parser("add", parents=[common], help="add a measured scan as a user entry")
+    a.add_argument("library", type=Path, metavar="LIB")
+    a.add_argument("file", type=Path, metavar="FILE")
+    a.add_argument("--name", required=True)
+    a.add_argument("--category", required=True, choices=[c.value for c in Category])
+    a.add_argument("--family", help="required for narcotics (opioid, stimulant, ...)")
+    a.add_argument("--alias", action="append", help="another name (repeatable)")
+    a.add_argument("--cas")
+    a.add_argument("--formula")
+    a.add_argument("--salt-form")
+    a.add_argument("--notes")
+    a.add_argument("--source", help="where the spectrum comes from")
+    a.set_defaults(handler=_add)
+
+    r = ls.add_parser("remove", parents=[common], help="remove an entry")
+    r.add_argument("library", type=Path, metavar="LIB")
+    r.add_argument("name", metavar="NAME")
+    r.set_defaults(handler=_remove)
+
+    e = ls.add_parser("export", parents=[common], help="write one entry as JCAMP-DX or CSV")
+    e.add_argument("library", type=Path, metavar="LIB")
+    e.add_argument("name", metavar="NAME")
+    e.add_argument("-o", "--out", required=True, type=Path, metavar="FILE", help=".jdx or .csv")
+    e.set_defaults(handler=_export)

@@ -50,6 +50,7 @@ ENTRIES = "entries.json"
 MODELS_ENV = "SPECTRA_EDGE_MODELS"
 
 FloatArray = npt.NDArray[np.floating[Any]]
+GridArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -164,13 +165,13 @@ class Library:
         path: Path | None = None,
         manifest: dict[str, Any] | None = None,
     ) -> None:
-        grid = np.asarray(grid, dtype=np.float64)
-        if spectra.ndim != 2 or spectra.shape != (len(entries), grid.size):
+        grid_ = np.asarray(grid, dtype=np.float64)
+        if spectra.ndim != 2 or spectra.shape != (len(entries), grid_.size):
             raise LibraryError(
                 f"spectra shape {spectra.shape} does not match {len(entries)} entries "
-                f"x {grid.size} grid points"
+                f"x {grid_.size} grid points"
             )
-        self.grid = grid
+        self.grid: GridArray = grid_
         self.spectra = spectra
         self.entries = list(entries)
         self.name = name
@@ -218,7 +219,7 @@ class Library:
         """The entry called *name_or_alias*."""
         return self.entries[self.index(name_or_alias)]
 
-    def absorbance(self, name_or_alias: str) -> tuple[FloatArray, npt.NDArray[np.float32]]:
+    def absorbance(self, name_or_alias: str) -> tuple[GridArray, npt.NDArray[np.float32]]:
         """``(grid, absorbance)`` of one entry (a copy, safe to modify)."""
         return self.grid, np.array(self.spectra[self.index(name_or_alias)], dtype=np.float32)
 
@@ -455,7 +456,7 @@ def load_library(path: Path | str | None = None, *, verify: bool = True) -> Libr
     )
 
 
-def standard_grid() -> FloatArray:
+def standard_grid() -> GridArray:
     """A copy of the standard grid (the default for new libraries)."""
     return STANDARD_GRID.copy()
 
