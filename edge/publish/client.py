@@ -268,7 +268,6 @@ class MqttLink:
         if properties is not None and hasattr(properties, "ReceiveMaximum"):
             window = max(1, min(DEFAULT_WINDOW, int(properties.ReceiveMaximum)))
         self._window = window
-        client.max_inflight_messages_set(window)
         log.info(
             "MQTT connected to %s:%s (session present: %s, window %d)",
             self.cfg.mqtt.host,
