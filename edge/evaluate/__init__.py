@@ -1,0 +1,1 @@
+"""Evaluation: challenge sets from a library, metrics, baseline, plots and a JSON summary."""

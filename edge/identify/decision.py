@@ -1,0 +1,167 @@
+"""The one decision: search hits + mixture fit + classifier -> status, substance, confidence.
+
+Rules, in order (thresholds in :class:`~edge.identify.calibration.DecisionParams`):
+
+1. A failed quality gate: ``rejected`` with its reason code.
+2. A significant, well-fitting mixture of 2-3 library substances: ``mixture``; the substance
+   reported is the most severe component, the severity the highest of them.
+3. Best hit correlation at least ``identify_min_r``: ``identified``.
+4. Otherwise ``no_match``, naming the most probable family when the classifier is confident
+   (``family_min_prob``), else when the nearest library neighbours agree on one.
+
+The confidence comes from the status' calibration model, fitted on simulated challenge data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.identify.calibration import Calibration
+from edge.identify.mixture import analyse_mixture
+from edge.identify.reference import PreparedLibrary
+from edge.library.categories import SEVERITY_ORDER
+from edge.result import Hit, Identification, MixtureComponent
+
+SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An identification with the evidence behind it (for evaluation and calibration)."""
+
+    identification: Identification
+    evidence: dict[str, float] = field(default_factory=dict)
+    rows: tuple[int, ...] = ()
+
+
+def family_name(prepared: PreparedLibrary, row: int) -> str:
+    """Family of a library row: its narcotic family, else its category."""
+    e = prepared.library.entries[row]
+    return e.family or e.category
+
+
+def decide(
+    prepared: PreparedLibrary,
+    vector: npt.NDArray[np.float64],
+    keep: npt.NDArray[np.bool_],
+    calibration: Calibration,
+    *,
+    prediction: Any | None = None,
+    top_k: int = 5,
+    quality: dict[str, float] | None = None,
+    versions: dict[str, str] | None = None,
+) -> Decision:
+    """Decide on one preprocessed spectrum (*vector* zero outside *keep*)."""
+    params = calibration.params
+    lib = prepared.library
+    k = max(top_k, params.mixture.candidates)
+    found = prepared.index.search(vector, k, keep)
+    rows = [int(i) for i in found.indices]
+    scores = np.clip(found.scores, -1.0, 1.0)
+    hits = tuple(
+        Hit(lib.entries[r].name, round(max(float(s), 0.0), 4))
+        for r, s in zip(rows, scores, strict=False)
+    )[:top_k]
+    common: dict[str, Any] = {
+        "hits": hits,
+        "quality": dict(quality or {}),
+        "versions": dict(versions or {}),
+    }
+    if not rows:
+        return Decision(Identification("no_match", None, 0.0, reason="empty_library", **common))
+    mix = analyse_mixture(prepared.index, vector, keep, found.indices, params.mixture)
+    r1 = float(scores[0])
+    evidence: dict[str, float] = {
+        "r1": r1,
+        "gap": float(scores[0] - scores[1]) if len(scores) > 1 else r1,
+        "fit": mix.fit,
+        "single_fit": mix.single_fit,
+        "min_share": min(mix.contributions) if mix.contributions else 1.0,
+        "n_components": float(len(mix.rows)),
+    }
+    clf_probs = _classifier_probs(prediction)
+    if mix.is_mixture:
+        comps = tuple(
+            MixtureComponent(
+                lib.entries[r].name, round(c, 4), lib.entries[r].category, lib.entries[r].severity
+            )
+            for r, c in zip(mix.rows, mix.contributions, strict=True)
+        )
+        lead = max(
+            zip(mix.rows, mix.contributions, strict=True),
+            key=lambda rc: (SEVERITY_RANK[lib.entries[rc[0]].severity], rc[1]),
+        )[0]
+        evidence["clf_top"] = clf_probs.get(lib.entries[lead].name, 0.5) if clf_probs else 0.5
+        conf = calibration.confidence("mixture", evidence)
+        return Decision(
+            Identification(
+                "mixture",
+                lib.substance(lead),
+                round(conf, 4),
+                mixture=comps,
+                severity=lib.entries[lead].severity,
+                family=family_name(prepared, lead),
+                **common,
+            ),
+            evidence,
+            mix.rows,
+        )
+    evidence["clf_top"] = clf_probs.get(lib.entries[rows[0]].name, 0.5) if clf_probs else 0.5
+    if r1 >= params.identify_min_r:
+        conf = calibration.confidence("identified", evidence)
+        entry = lib.entries[rows[0]]
+        return Decision(
+            Identification(
+                "identified",
+                lib.substance(rows[0]),
+                round(conf, 4),
+                severity=entry.severity,
+                family=family_name(prepared, rows[0]),
+                **common,
+            ),
+            evidence,
+            (rows[0],),
+        )
+    fam = _family_for_unknown(prepared, rows, scores, prediction, calibration)
+    conf = calibration.confidence("no_match", evidence)
+    return Decision(
+        Identification("no_match", None, round(conf, 4), family=fam, **common), evidence, ()
+    )
+
+
+def _classifier_probs(prediction: Any | None) -> dict[str, float]:
+    if prediction is None:
+        return {}
+    labels = list(getattr(prediction, "labels", ()))
+    probs = np.asarray(getattr(prediction, "substance_probs", ()), dtype=np.float64).ravel()
+    return {str(lab): float(p) for lab, p in zip(labels, probs, strict=False)}
+
+
+def _family_for_unknown(
+    prepared: PreparedLibrary,
+    rows: list[int],
+    scores: npt.NDArray[np.float64],
+    prediction: Any | None,
+    calibration: Calibration,
+) -> str | None:
+    """Most probable family of an unknown: confident classifier, else agreeing neighbours."""
+    params = calibration.params
+    if prediction is not None:
+        fam_labels = list(getattr(prediction, "family_labels", ()))
+        fam_probs = np.asarray(getattr(prediction, "family_probs", ()), dtype=np.float64).ravel()
+        if fam_probs.size and fam_labels:
+            best = int(np.argmax(fam_probs))
+            if fam_probs[best] >= params.family_min_prob:
+                return str(fam_labels[best])
+    near = [
+        r for r, s in zip(rows[:3], scores[:3], strict=False) if s >= params.neighbour_family_min_r
+    ]
+    if not near:
+        return None
+    families = [family_name(prepared, r) for r in near]
+    top = families[0]
+    return top if families.count(top) * 2 > len(families) or len(families) == 1 else None

@@ -1,0 +1,123 @@
+"""The identifier: one object holding the prepared library, the classifier and calibration.
+
+    ident = Identifier(load_library(), classifier=None)
+    result = ident.identify(wavenumbers, absorbance)
+
+Preprocessing follows the classifier manifest's spec when a classifier is given (the model
+was trained on it), else the library manifest's, else :data:`DEFAULT_SPEC`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.errors import ModelError
+from edge.identify.calibration import Calibration, find_calibration
+from edge.identify.decision import Decision, decide
+from edge.identify.reference import PreparedLibrary
+from edge.library import Library
+from edge.preprocess.pipeline import DEFAULT_SPEC, Spec, preprocess_with_mask
+from edge.preprocess.quality import QualityReport, check_quality
+from edge.result import Identification
+
+
+class Identifier:
+    """Identifies spectra against one library (and optionally a classifier)."""
+
+    def __init__(
+        self,
+        library: Library,
+        classifier: Any | None = None,
+        config: Any | None = None,
+        *,
+        calibration: Calibration | None = None,
+        spec: Spec | None = None,
+        cache_dir: Path | None = None,
+        **index_options: Any,
+    ) -> None:
+        self.classifier = classifier
+        self.top_k = int(getattr(config, "top_k", 5))
+        if spec is None:
+            spec = _spec_from(classifier, library)
+        self.prepared = PreparedLibrary(library, spec, cache_dir, **index_options)
+        if classifier is not None:
+            _check_classifier(classifier, library)
+        model_dir = getattr(classifier, "model_dir", None)
+        self.calibration = calibration or find_calibration(library.path, model_dir)
+        self.versions = {"library": library.version, "library_hash": library.content_hash[:16]}
+        manifest = getattr(classifier, "manifest", None)
+        if manifest is not None:
+            self.versions["model"] = str(getattr(manifest, "model_version", "?"))
+
+    @property
+    def library(self) -> Library:
+        """The library searched."""
+        return self.prepared.library
+
+    def analyse(
+        self,
+        wavenumbers: npt.ArrayLike,
+        absorbance: npt.ArrayLike,
+        quality: QualityReport | None = None,
+    ) -> Decision:
+        """Full decision with evidence; *quality* defaults to the gates files allow."""
+        x = np.asarray(wavenumbers, dtype=np.float64)
+        y = np.asarray(absorbance, dtype=np.float64)
+        report = quality if quality is not None else check_quality(x, y)
+        if not report.ok:
+            return Decision(
+                Identification(
+                    "rejected",
+                    None,
+                    1.0,
+                    reason=report.reason,
+                    quality=dict(report.metrics),
+                    versions=dict(self.versions),
+                )
+            )
+        vector, keep = preprocess_with_mask(x, y, self.prepared.spec)
+        prediction = self.classifier.predict(vector.astype(np.float32)) if self.classifier else None
+        return decide(
+            self.prepared,
+            vector,
+            keep,
+            self.calibration,
+            prediction=prediction,
+            top_k=self.top_k,
+            quality=dict(report.metrics),
+            versions=self.versions,
+        )
+
+    def identify(
+        self,
+        wavenumbers: npt.ArrayLike,
+        absorbance: npt.ArrayLike,
+        quality: QualityReport | None = None,
+    ) -> Identification:
+        """Identify one absorbance spectrum (any grid) -> :class:`Identification`."""
+        return self.analyse(wavenumbers, absorbance, quality).identification
+
+
+def _spec_from(classifier: Any | None, library: Library) -> Spec:
+    manifest = getattr(classifier, "manifest", None)
+    spec = getattr(manifest, "preprocessing", None)
+    if spec:
+        return dict(spec)
+    lib_spec = library.manifest.get("preprocessing") if library.manifest else None
+    return dict(lib_spec) if lib_spec else dict(DEFAULT_SPEC)
+
+
+def _check_classifier(classifier: Any, library: Library) -> None:
+    """The classifier must have been trained on this library (same content hash)."""
+    manifest = getattr(classifier, "manifest", None)
+    ref = getattr(manifest, "library", None)
+    claimed = getattr(ref, "content_hash", None)
+    if claimed is not None and claimed != library.content_hash:
+        raise ModelError(
+            f"model was trained on library {str(claimed)[:12]}..., "
+            f"not on {library.name!r} ({library.content_hash[:12]}...)"
+        )
