@@ -175,6 +175,11 @@ class FrontEnd:
         )
         return np.asarray(nominal + drift, dtype=np.float64)
 
+    @property
+    def held_frame(self) -> tuple[p.FrameInfo, bytes] | None:
+        """The frame the front end holds (header and raw bytes), for tests and benchmarks."""
+        return None if self._acq is None else (self._acq.info, self._acq.data)
+
     # --- lines ----------------------------------------------------------------------------------
 
     def data_ready_rises_at(self) -> float | None:
