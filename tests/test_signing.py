@@ -1,0 +1,55 @@
+"""Ed25519 signatures over canonical JSON; the device key file."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from edge.publish.signing import (
+    DeviceKey,
+    canonical_json,
+    load_public_key,
+    signed_bytes,
+    verify,
+)
+
+
+def test_canonical_json_is_sorted_compact_utf8() -> None:
+    assert canonical_json({"b": 1, "a": [1, 2], "é": "ü"}) == '{"a":[1,2],"b":1,"é":"ü"}'.encode()
+    # independent of insertion order
+    assert canonical_json({"x": 1, "y": {"q": 2, "p": 3}}) == canonical_json(
+        {"y": {"p": 3, "q": 2}, "x": 1}
+    )
+
+
+def test_signed_bytes_leave_out_signature_and_historical() -> None:
+    p = {"a": 1, "historical": True, "signature": {"value": "x"}}
+    assert signed_bytes(p) == b'{"a":1}'
+
+
+def test_key_created_once_with_mode_0600(tmp_path: Path) -> None:
+    k1 = DeviceKey.load_or_create(tmp_path / "d")
+    path = tmp_path / "d" / "device-key.pem"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    k2 = DeviceKey.load_or_create(tmp_path / "d")
+    assert k1.public_b64 == k2.public_b64 and k1.key_id == k2.key_id
+    assert len(k1.key_id) == 16
+
+
+def test_sign_verify_and_tamper(tmp_path: Path) -> None:
+    key = DeviceKey.load_or_create(tmp_path)
+    payload = {"scan_id": "s-1", "confidence": 0.9, "historical": False, "name": "ñ"}
+    signed = key.sign(payload)
+    public = load_public_key(key.public_b64)
+    assert verify(signed, public)
+    # survives a JSON round trip through the wire
+    assert verify(json.loads(canonical_json(signed)), public)
+    assert verify(dict(signed, historical=True), public)
+    assert not verify(dict(signed, confidence=0.91), public)
+    assert not verify(dict(signed, extra=1), public)
+    assert not verify({k: v for k, v in signed.items() if k != "name"}, public)
+    bad_sig = dict(signed, signature=dict(signed["signature"], value="AAAA"))
+    assert not verify(bad_sig, public)
+    assert not verify({k: v for k, v in signed.items() if k != "signature"}, public)
+    assert not verify(signed, DeviceKey.generate().public)
