@@ -2,9 +2,9 @@
 
 Steps: drop flat padding at either end (exporters such as the ENFSI library pad the low
 end with a constant 100 %T where nothing was measured: that is *missing data*, not zero
-absorbance); convert to absorbance (``-log10 T``); when the file is much finer than the
-grid, average it over one grid step first (a box filter, so sampling does not alias
-noise); resample with :func:`numpy.interp`; set grid points outside the measured range to
+absorbance); convert to absorbance (``-log10 T``); when the file is at least twice as fine
+as the grid, smooth it first with a Gaussian of one grid step FWHM (so sampling does not
+alias noise); resample with :func:`numpy.interp`; set grid points outside the measured range to
 0 and return that range so a search can mask it.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import uniform_filter1d
+from scipy.ndimage import gaussian_filter1d
 
 from edge.errors import LibraryError
 from hal.errors import SpectrumFileError
@@ -75,9 +75,9 @@ def record_to_grid(
         )
     step = float(grid[1] - grid[0])
     dx = float(np.median(np.diff(x)))
-    window = round(step / dx)
-    if window >= 2:
-        absorb = uniform_filter1d(absorb, size=window, mode="nearest")
+    ratio = step / dx
+    if ratio >= 2:  # anti-alias: a symmetric Gaussian of FWHM = one grid step
+        absorb = gaussian_filter1d(absorb, sigma=ratio / 2.3548, mode="nearest")
     out = np.zeros(grid.size, dtype=np.float64)
     inside = (grid >= lo - 1e-9) & (grid <= hi + 1e-9)
     out[inside] = np.interp(grid[inside], x, absorb)
