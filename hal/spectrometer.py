@@ -374,21 +374,13 @@ class SpiSpectrometer:
             if raw[0] == p.RESPONSE_SYNC:
                 only_ff = False
                 try:
-                    resp = p.decode_response(raw)
-                    if resp.seq != seq or resp.command != command:
-                        raise SequenceError(
-                            f"{self.label}: response is to command 0x{resp.command:02X} "
-                            f"seq {resp.seq}, expected 0x{command:02X} seq {seq}"
-                        )
-                    return resp
+                    return self._decode_ours(raw, command, seq)
                 except FrameError as err:
                     failures += 1
                     if isinstance(err, CrcError):
                         self.stats.crc_errors += 1
                     if failures > self._retries:
-                        if isinstance(err, (CrcError, SequenceError)):
-                            raise
-                        raise FrameError(f"{self.label}: {err}") from err
+                        raise type(err)(f"{self.label}: {err}") from err
                     self.stats.retries += 1
                     log.debug("%s: %s; reading the response again", self.label, err)
                     continue
@@ -404,6 +396,25 @@ class SpiSpectrometer:
                     f"{RESPONSE_TIMEOUT_S * 1000:.0f} ms"
                 )
             self._clock.sleep(RESPONSE_POLL_S)
+
+    @staticmethod
+    def _decode_ours(raw: bytes, command: int, seq: int) -> p.Response:
+        """Decode *raw*; SequenceError when it answers another request (stale or foreign)."""
+        try:
+            resp = p.decode_response(raw)
+        except CrcError:
+            if (raw[1], raw[2]) != (command, seq):  # a longer packet for another request
+                raise SequenceError(
+                    f"response is to command 0x{raw[1]:02X} seq {raw[2]} (unverified), "
+                    f"expected 0x{command:02X} seq {seq}"
+                ) from None
+            raise
+        if (resp.command, resp.seq) != (command, seq):
+            raise SequenceError(
+                f"response is to command 0x{resp.command:02X} seq {resp.seq}, "
+                f"expected 0x{command:02X} seq {seq}"
+            )
+        return resp
 
     def _xfer(self, data: bytes) -> bytes:
         bus = self.bus
