@@ -173,3 +173,42 @@ def validate_message(topic: str, payload: Any) -> str:
         kind = parts[-1]
     messages.validate(kind, payload)
     return kind
+
+
+def _child_main(argv: list[str]) -> int:
+    """Child process for kill tests.
+
+    ``publish DATA_DIR PORT START``: run a device Courier and submit results numbered START,
+    START+1, ... (the number is the consignment ``N<n>``), printing each number once its
+    commit returned, until killed.
+    ``hold DATA_DIR PORT``: connect as the device and sleep (last-will test).
+    """
+    import sys
+
+    mode, data_dir, port = argv[0], Path(argv[1]), int(argv[2])
+    cfg = make_config(data_dir, port)
+    from edge.publish import Courier, DeviceKey, MqttLink, Outbox
+
+    link = MqttLink(cfg)
+    if mode == "hold":
+        link.start()
+        link.wait_connected(10)
+        print("connected", flush=True)
+        time.sleep(60)
+        return 0
+    courier = Courier(cfg, link, Outbox.for_data_dir(data_dir), DeviceKey.load_or_create(data_dir))
+    courier.start()
+    n = int(argv[3])
+    ident = make_identification()
+    while True:
+        courier.submit_result(ident, consignment=f"N{n}")
+        sys.stdout.write(f"{n}\n")
+        sys.stdout.flush()
+        n += 1
+        time.sleep(0.002)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_child_main(sys.argv[1:]))
