@@ -101,6 +101,19 @@ class Stage:
         )
         return self.sample
 
+    def check_spec(self, spec: str) -> list[tuple[str, float]]:
+        """Parse *spec* and resolve every name without placing anything.
+
+        ValueError for a malformed spec, KeyError naming an unknown substance.
+        """
+        pairs = parse_sample_spec(spec)
+        for name, _ in pairs:
+            try:
+                self._resolve(name)
+            except KeyError as err:
+                raise KeyError(f"unknown substance {name!r}") from err
+        return pairs
+
     def place_spec(self, spec: str) -> Sample:
         """Place from a ``"NAME[:FRACTION],..."`` string."""
         return self.place(*parse_sample_spec(spec))
