@@ -1,0 +1,22 @@
+"""The appliance service (``spectra-edge run``) and the demo (``spectra-edge demo``).
+
+* :mod:`edge.service.core` — :class:`Service`: scan worker, commands, health, lifecycle.
+* :mod:`edge.service.engine` — the :class:`ScanEngine` seam to instrument + identification.
+* :mod:`edge.service.alarm` — the active alarm, raised by scans, cleared by ``ack``.
+"""
+
+from __future__ import annotations
+
+from edge.service.alarm import ActiveAlarm, AlarmState
+from edge.service.core import Job, Service
+from edge.service.engine import EngineScan, EngineState, ScanEngine
+
+__all__ = [
+    "ActiveAlarm",
+    "AlarmState",
+    "EngineScan",
+    "EngineState",
+    "Job",
+    "ScanEngine",
+    "Service",
+]
