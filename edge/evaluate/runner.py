@@ -1,0 +1,210 @@
+"""Run identification over a challenge set: per-query outcomes, metrics and calibration fits.
+
+:func:`calibrate_library` fits the decision threshold and the confidence models for a library
+using only that library (an inner split holds some of its compounds out as pseudo-unknowns),
+so an outer evaluation never sees its own unknowns while calibrating.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.evaluate.challenge import Query, Split, build_challenge, split_library
+from edge.identify.calibration import Calibration, DecisionParams, fit_calibration
+from edge.identify.decision import Decision
+from edge.identify.identifier import Identifier
+from edge.library import Library
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One query's answer, scored against its truth."""
+
+    query: Query
+    status: str
+    names: tuple[str, ...]  # identified substance or mixture components
+    hits: tuple[str, ...]
+    family: str | None
+    confidence: float
+    correct: bool
+    evidence: dict[str, float] = field(default_factory=dict)
+
+
+def score(q: Query, d: Decision) -> Outcome:
+    """Compare one decision with the query's ground truth."""
+    r = d.identification
+    if r.status == "mixture":
+        names = tuple(m.name for m in r.mixture)
+    elif r.substance is not None:
+        names = (r.substance.name,)
+    else:
+        names = ()
+    if q.kind == "single":
+        correct = r.status == "identified" and names == q.truth
+    elif q.kind == "unknown":
+        correct = r.status == "no_match"
+    else:
+        correct = r.status == "mixture" and set(q.truth) <= set(names)
+    return Outcome(
+        q,
+        r.status,
+        names,
+        tuple(h.name for h in r.hits),
+        r.family,
+        r.confidence,
+        correct,
+        dict(d.evidence),
+    )
+
+
+class Analyser(Protocol):
+    """Anything with the :meth:`Identifier.analyse` call (the product, the baseline)."""
+
+    def analyse(self, wavenumbers: npt.ArrayLike, absorbance: npt.ArrayLike) -> Decision: ...
+
+
+def run(identifier: Analyser, queries: Sequence[Query]) -> list[Outcome]:
+    """Identify every query with *identifier*."""
+    return [score(q, identifier.analyse(q.wavenumbers, q.absorbance)) for q in queries]
+
+
+def metrics(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """Top-1/top-3, unknown rejection and family, mixture recall, statuses per kind."""
+    singles = [o for o in outcomes if o.query.kind == "single"]
+    unknowns = [o for o in outcomes if o.query.kind == "unknown"]
+    mix2 = [o for o in outcomes if o.query.kind == "mixture" and len(o.query.truth) == 2]
+    mix3 = [o for o in outcomes if o.query.kind == "mixture" and len(o.query.truth) == 3]
+
+    def frac(xs: Sequence[bool] | Sequence[float]) -> float | None:
+        return round(float(np.mean(xs)), 4) if len(xs) else None
+
+    def recall(o: Outcome) -> float:
+        return (
+            len(set(o.query.truth) & set(o.names)) / len(o.query.truth)
+            if o.status == "mixture"
+            else 0.0
+        )
+
+    return {
+        "n_queries": len(outcomes),
+        "top1": frac([o.correct for o in singles]),
+        "top1_hit": frac([bool(o.hits) and o.hits[0] == o.query.truth[0] for o in singles]),
+        "top3": frac([o.query.truth[0] in o.hits[:3] for o in singles]),
+        "unknown_rejection": frac([o.status == "no_match" for o in unknowns]),
+        "unknown_family_named": frac(
+            [o.status == "no_match" and o.family is not None for o in unknowns]
+        ),
+        "unknown_family_accuracy": frac(
+            [o.status == "no_match" and o.family == o.query.family for o in unknowns]
+        ),
+        "mixture2_both_found": frac([o.correct for o in mix2]),
+        "mixture3_all_found": frac([o.correct for o in mix3]),
+        "mixture3_component_recall": frac([recall(o) for o in mix3]),
+        "counts": {
+            "single": len(singles),
+            "unknown": len(unknowns),
+            "mixture2": len(mix2),
+            "mixture3": len(mix3),
+        },
+        "statuses": {
+            kind: dict(Counter(o.status for o in outcomes if o.query.kind == kind))
+            for kind in ("single", "unknown", "mixture")
+        },
+    }
+
+
+def fit_identify_threshold(
+    outcomes: Sequence[Outcome], grid: Sequence[float] | None = None
+) -> float:
+    """The ``identify_min_r`` that best separates known singles from unknowns.
+
+    Objective: singles identified correctly plus unknowns rejected (equal weight, as rates);
+    ties resolve to the middle of the best plateau.
+    """
+    cand = list(grid or np.round(np.arange(0.70, 0.991, 0.005), 3))
+    singles = [o for o in outcomes if o.query.kind == "single" and o.status != "mixture"]
+    unknowns = [o for o in outcomes if o.query.kind == "unknown" and o.status != "mixture"]
+    if not singles or not unknowns:
+        return DecisionParams().identify_min_r
+    s_r1 = np.array([o.evidence.get("r1", 0.0) for o in singles])
+    s_ok = np.array([bool(o.hits) and o.hits[0] == o.query.truth[0] for o in singles])
+    u_r1 = np.array([o.evidence.get("r1", 0.0) for o in unknowns])
+    objective = [float(np.mean(s_ok & (s_r1 >= t)) + np.mean(u_r1 < t)) for t in cand]
+    best = max(objective)
+    plateau = [t for t, v in zip(cand, objective, strict=True) if v >= best - 1e-9]
+    return float(plateau[len(plateau) // 2])
+
+
+def calibration_records(outcomes: Sequence[Outcome]) -> list[tuple[str, dict[str, float], bool]]:
+    """``(status, evidence, correct)`` for every non-rejected outcome."""
+    return [(o.status, o.evidence, o.correct) for o in outcomes if o.status != "rejected"]
+
+
+def calibrate_library(
+    library: Library,
+    *,
+    classifier: Any | None = None,
+    holdout: float = 0.1,
+    seed: int = 0,
+    rounds: int = 2,
+    base: DecisionParams | None = None,
+    **challenge_options: Any,
+) -> Calibration:
+    """Fit threshold and confidence models for *library* from its own simulated challenges.
+
+    Each round holds a different tenth of *library* out as pseudo-unknowns.
+    """
+    params = base or DecisionParams()
+    outcomes: list[Outcome] = []
+    for k in range(rounds):
+        split = split_library(library, holdout, seed + 7919 * (k + 1))
+        inner = library.subset(split.known)
+        ident = Identifier(inner, None, calibration=Calibration(params))
+        queries = build_challenge(library, split, seed=seed + 104729 * (k + 1), **challenge_options)
+        outcomes += run(ident, queries)
+    threshold = fit_identify_threshold(outcomes)
+    params = replace(params, identify_min_r=threshold)
+    # Re-score with the fitted threshold, then fit the confidence models on those decisions.
+    rescored = [_redecide(o, params) for o in outcomes]
+    meta = {
+        "library": library.name,
+        "library_hash": library.content_hash,
+        "rounds": rounds,
+        "holdout": holdout,
+        "seed": seed,
+        "n_records": len(rescored),
+    }
+    return fit_calibration(params, calibration_records(rescored), meta)
+
+
+def _redecide(o: Outcome, params: DecisionParams) -> Outcome:
+    """The outcome had the threshold been *params.identify_min_r* (mixtures unchanged)."""
+    if o.status in ("mixture", "rejected"):
+        return o
+    r1 = o.evidence.get("r1", 0.0)
+    if r1 >= params.identify_min_r:
+        names = o.hits[:1]
+        status = "identified"
+        correct = o.query.kind == "single" and names == o.query.truth
+    else:
+        names, status = (), "no_match"
+        correct = o.query.kind == "unknown"
+    return replace(o, status=status, names=names, correct=correct)
+
+
+__all__ = [
+    "Outcome",
+    "Split",
+    "calibrate_library",
+    "calibration_records",
+    "fit_identify_threshold",
+    "metrics",
+    "run",
+    "score",
+]
