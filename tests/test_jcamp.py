@@ -279,3 +279,58 @@ def test_header_values_cannot_inject_labels(tmp_path: Path) -> None:
 def test_jcamp_package_reads_our_output_from_a_stream() -> None:
     d = jcamp.read(io.StringIO(jcamp_text(_record())))
     assert d["npoints"] == 838 and d["xunits"] == "1/CM"
+
+
+def test_instrument_style_file_with_blanks_comments_and_continuations() -> None:
+    rec = read_jcamp(DATA / "hand_instrument_style.jdx")
+    expected = [9876, 9870, 9850, 9800, 9700, 0, 9500, 9600, 9700, 9750, 9800]
+    np.testing.assert_allclose(rec.x, np.arange(1000.0, 1011.0))
+    np.testing.assert_allclose(rec.y, np.array(expected[::-1]) * 1e-4, atol=1e-12)
+    assert rec.y_units == "transmittance"
+    assert rec.metadata["instrument_parameters"] == (
+        "X: 1010.00,1000.00 cm-1; 16 scans resol 4.00 cm-1; apod strong"
+    )
+
+
+@pytest.mark.parametrize("name", ["gen_difdup", "hand_instrument_style", "xypoints_micrometers"])
+def test_mutated_files_never_raise_anything_else(tmp_path: Path, name: str) -> None:
+    """Random character edits: either a valid record or SpectrumFileError, nothing else."""
+    rng = np.random.default_rng(1234)
+    original = (DATA / f"{name}.jdx").read_bytes()
+    alphabet = b"0123456789+-.,;% @AaJjSsZz?#$=\n\x00\xff E"
+    path = tmp_path / "m.jdx"
+    outcomes = {"ok": 0, "error": 0}
+    for _ in range(300):
+        data = bytearray(original)
+        for _ in range(int(rng.integers(1, 4))):
+            i = int(rng.integers(0, len(data)))
+            op = int(rng.integers(0, 3))
+            c = alphabet[int(rng.integers(0, len(alphabet)))]
+            if op == 0:
+                data[i] = c
+            elif op == 1:
+                data.insert(i, c)
+            else:
+                del data[i]
+        path.write_bytes(bytes(data))
+        try:
+            rec = read_jcamp(path)
+        except SpectrumFileError:
+            outcomes["error"] += 1
+        else:
+            outcomes["ok"] += 1
+            assert np.all(np.isfinite(rec.y)) and np.all(np.diff(rec.x) > 0)
+    assert outcomes["error"] > 0 and sum(outcomes.values()) == 300
+
+
+@pytest.mark.parametrize(
+    ("units", "scale"),
+    [("1/CM", 1.0), ("cm-1", 1.0), ("µm", 1e4), ("MICRONS", 1e4), ("nm", 1e7), ("NANOMETERS", 1e7)],
+)
+def test_x_unit_spellings(tmp_path: Path, units: str, scale: float) -> None:
+    text = f"##TITLE=u\n##XUNITS={units}\n##YUNITS=ABSORBANCE\n"
+    text += "##XYPOINTS=(XY..XY)\n2, 1; 4, 3\n##END=\n"
+    rec = read_jcamp(_write(tmp_path, text))
+    expected = np.array([2.0, 4.0]) if scale == 1.0 else np.array([scale / 4, scale / 2])
+    np.testing.assert_allclose(rec.x, expected)
+    np.testing.assert_allclose(rec.y, [1.0, 3.0] if scale == 1.0 else [3.0, 1.0])

@@ -1,8 +1,10 @@
 """JCAMP-DX reader (4.24 / 5.01, infrared): XYDATA in AFFN or ASDF, XYPOINTS, LINK blocks.
 
-Why our own reader: the maintained ``jcamp`` package (used in the tests as an independent
-cross-check) prints rather than raises on Y-check and length failures, gives no line numbers,
-accepts truncated files and does not convert wavelength units. Here every problem raises
+Why our own reader: the maintained ``jcamp`` package (1.3.2; used in the tests as an
+independent cross-check) misdecodes DUP counts of more than one digit (``%S7`` = 17 repeats),
+raises a bare ``Exception`` on ``$$`` comments inside data lines, ignores labels indented by
+blanks, only prints Y-check and length failures, gives no line numbers, accepts truncated files
+and does not convert wavelength units. Here every problem raises
 :class:`~hal.errors.SpectrumFileError` with the file, the line and the reason, and nothing
 half-read is returned.
 """
@@ -22,7 +24,7 @@ from hal.spectrum_files.record import MAX_POINTS, PathLike, SpectrumRecord, buil
 _X_UNITS = {
     "1/CM": "cm-1", "CM-1": "cm-1", "CM^-1": "cm-1", "CM**-1": "cm-1", "WAVENUMBERS": "cm-1",
     "WAVENUMBER": "cm-1", "WAVENUMBER(CM-1)": "cm-1", "MICROMETERS": "um", "MICROMETER": "um",
-    "MICRONS": "um", "MICRON": "um", "UM": "um", "µM": "um", "NANOMETERS": "nm",
+    "MICRONS": "um", "MICRON": "um", "UM": "um", "NANOMETERS": "nm",
     "NANOMETER": "nm", "NM": "nm",
 }  # fmt: skip
 _Y_UNITS = {
@@ -136,7 +138,7 @@ def _units(path: str, block: _Block, label: str, table: dict[str, str]) -> str:
     ldr = block.ldrs.get(label)
     if ldr is None:
         raise SpectrumFileError(path, f"missing required ##{label}=", block.start)
-    key = ldr.value.upper().replace(" ", "")
+    key = ldr.value.replace("µ", "U").replace("μ", "U").upper().replace(" ", "")
     if key not in table:
         kind = "wavenumber or wavelength" if label == "XUNITS" else "supported ordinate"
         raise SpectrumFileError(path, f"##{label}={ldr.value} is not a {kind} unit", ldr.line)
