@@ -37,7 +37,16 @@ def independent(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.mark.parametrize(
-    "name", ["hand_affn", "hand_pac", "hand_sqz", "hand_dif", "hand_difdup", "hand_difdup_oneline"]
+    "name",
+    [
+        "hand_affn",
+        "hand_pac",
+        "hand_sqz",
+        "hand_dif",
+        "hand_dif_no_ycheck",
+        "hand_difdup",
+        "hand_difdup_oneline",
+    ],
 )
 def test_hand_written_forms_decode_to_the_same_spectrum(name: str) -> None:
     rec = read_jcamp(DATA / f"{name}.jdx")

@@ -189,14 +189,16 @@ def _xydata(path: str, block: _Block) -> tuple[np.ndarray, np.ndarray]:
         except ValueError as err:
             raise SpectrumFileError(path, f"bad XYDATA line: {err}", no) from None
         index = len(ys)
-        if prev_dif and ys:
+        expected = (tokens[0].value * xfactor - first_x) / delta
+        # after a DIF line the first ordinate repeats the last one (Y-check); the abscissa
+        # tells whether this writer put it there (point index - 1) or left it out (index)
+        if prev_dif and ys and abs(expected - (index - 1)) <= abs(expected - index):
             check = values.pop(0)
             if abs(check - ys[-1]) > 1e-9 * max(1.0, abs(check)):
                 raise SpectrumFileError(
                     path, f"Y-check failed: line starts with {check:g}, expected {ys[-1]:g}", no
                 )
             index -= 1
-        expected = (tokens[0].value * xfactor - first_x) / delta
         if abs(expected - index) > 1.0:
             raise SpectrumFileError(
                 path, f"X-check failed: abscissa {tokens[0].value:g} is not point {index}", no
