@@ -16,6 +16,7 @@ import numpy as np
 
 from edge.config.schema import InstrumentConfig
 from edge.errors import LibraryError
+from hal.bus import DigitalInput, SpiBus
 from hal.clock import Clock, SystemClock
 from hal.errors import DeviceNotFoundError, HalError
 from hal.instrument import Instrument
@@ -96,10 +97,12 @@ def open_instrument(
     raise ValueError(f"unknown instrument driver {cfg.driver!r}")  # pragma: no cover
 
 
-def _spi_driver(cfg: InstrumentConfig, bus: object, line: object, clock: Clock) -> SpiSpectrometer:
+def _spi_driver(
+    cfg: InstrumentConfig, bus: SpiBus, line: DigitalInput | None, clock: Clock
+) -> SpiSpectrometer:
     return SpiSpectrometer(
-        bus,  # type: ignore[arg-type]
-        line,  # type: ignore[arg-type]
+        bus,
+        line,
         clock,
         integration_ms=cfg.integration_ms,
         coadds=cfg.coadds,
