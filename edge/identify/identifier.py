@@ -35,12 +35,13 @@ class Identifier:
         config: Any | None = None,
         *,
         calibration: Calibration | None = None,
+        top_k: int | None = None,
         spec: Spec | None = None,
         cache_dir: Path | None = None,
         **index_options: Any,
     ) -> None:
         self.classifier = classifier
-        self.top_k = int(getattr(config, "top_k", 5))
+        self.top_k = int(top_k if top_k is not None else getattr(config, "top_k", 5))
         if spec is None:
             spec = _spec_from(classifier, library)
         self.prepared = PreparedLibrary(library, spec, cache_dir, **index_options)
