@@ -10,7 +10,7 @@ import pytest
 
 from edge.errors import LibraryError
 from edge.grid import STANDARD_GRID
-from edge.library import load_library
+from edge.library import Library, LibraryEntry, load_library
 from edge.library.build import build_library
 from edge.library.categories import map_enfsi_category
 from edge.library.convert import record_to_grid, trim_padding
@@ -125,6 +125,10 @@ def test_padding_is_missing_data_not_zero_absorbance() -> None:
     rec = SpectrumRecord(X, y, "percent_transmittance")
     a, (lo, hi) = record_to_grid(rec, STANDARD_GRID)
     assert 699 < lo < 704 and hi == STANDARD_GRID[-1]
+    lib = Library(
+        STANDARD_GRID, a[None, :], [LibraryEntry.create("p", "benign", valid_range=(lo, hi))]
+    )
+    np.testing.assert_array_equal(lib.valid_mask()[0], lo <= STANDARD_GRID)
     assert np.all(a[lo > STANDARD_GRID] == 0)
     # The same spectrum without padding has a measured range starting at the grid start.
     _, (lo2, _) = record_to_grid(

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.cli.common import config_from_args
 from edge.errors import LibraryError
 from edge.library import Category, load_library, save_library
 from edge.library.categories import CATEGORY_SEVERITY
@@ -50,7 +51,10 @@ def _info(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    lib = load_library(args.library)
+    path = args.library
+    if path is None:  # the configured library, else the shipped one
+        path = config_from_args(args).identify.library
+    lib = load_library(path)
     console = Console()
     head = Table(show_header=False, box=None)
     head.add_row("library", f"{lib.name} ({lib.path})")
@@ -189,7 +193,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     b.set_defaults(handler=_build)
 
     i = ls.add_parser("info", parents=[common], help="grid, hash, counts per category")
-    i.add_argument("library", nargs="?", type=Path, metavar="LIB", help="default: shipped")
+    i.add_argument(
+        "library",
+        nargs="?",
+        type=Path,
+        metavar="LIB",
+        help="default: identify.library of the config, else the shipped library",
+    )
     i.add_argument("--entries", action="store_true", help="also list every entry")
     i.set_defaults(handler=_info)
 

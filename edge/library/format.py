@@ -28,7 +28,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -91,10 +91,21 @@ class LibraryEntry:
 
     def to_json(self) -> dict[str, Any]:
         """The entry as stored in ``entries.json``."""
-        d = asdict(self)
-        d["aliases"] = list(self.aliases)
-        d["valid_range"] = list(self.valid_range) if self.valid_range else None
-        return d
+        return {
+            "name": self.name,
+            "category": self.category,
+            "family": self.family,
+            "severity": self.severity,
+            "aliases": list(self.aliases),
+            "cas": self.cas,
+            "formula": self.formula,
+            "salt_form": self.salt_form,
+            "notes": self.notes,
+            "source": self.source,
+            "user_added": self.user_added,
+            "valid_range": list(self.valid_range) if self.valid_range else None,
+            "extra": dict(self.extra),
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> LibraryEntry:
@@ -103,7 +114,7 @@ class LibraryEntry:
             vr = d.get("valid_range")
             entry = cls(
                 name=str(d["name"]),
-                category=Category(d["category"]).value,
+                category=_category_value(d["category"]),
                 family=d.get("family"),
                 severity=d.get("severity") or severity_of(d["category"]),
                 aliases=tuple(str(a) for a in d.get("aliases") or ()),
@@ -131,6 +142,15 @@ class LibraryEntry:
             severity=self.severity,
             cas=self.cas,
         )
+
+
+_CATEGORY_VALUES = frozenset(c.value for c in Category)
+
+
+def _category_value(value: Any) -> str:
+    if value not in _CATEGORY_VALUES:
+        raise ValueError(f"unknown category {value!r}")
+    return str(value)
 
 
 def _entries_bytes(entries: Sequence[LibraryEntry]) -> bytes:
@@ -251,6 +271,15 @@ class Library:
         drop = self.index(name_or_alias)
         return self.subset(i for i in range(len(self)) if i != drop)
 
+    def valid_mask(self) -> npt.NDArray[np.bool_]:
+        """``(n, grid)`` booleans: True where each entry was measured (see ``valid_range``)."""
+        mask = np.ones((len(self), self.grid.size), dtype=bool)
+        for i, e in enumerate(self.entries):
+            if e.valid_range is not None:
+                lo, hi = e.valid_range
+                mask[i] = (self.grid >= lo - 1e-9) & (self.grid <= hi + 1e-9)
+        return mask
+
     def substance(self, row: int) -> Substance:
         """The :class:`~edge.result.Substance` of row *row*."""
         return self.entries[row].to_substance()
@@ -318,7 +347,11 @@ def save_library(
         )
     if not np.all(np.isfinite(data)):
         raise LibraryError("spectra contain NaN or infinite values")
-    Library(grid, data, entries, name=name, version=version)  # checks duplicate names
+    seen: set[str] = set()
+    for e in entries:
+        if e.name.casefold() in seen:
+            raise LibraryError(f"duplicate entry name {e.name!r}")
+        seen.add(e.name.casefold())
     ebytes = _entries_bytes(entries)
     content = _content_hash(data, ebytes)
     files: dict[str, str] = {ENTRIES: hashlib.sha256(ebytes).hexdigest()}
