@@ -60,6 +60,7 @@ class SpiSpectrometer:
 
     Opening happens in the constructor: identity check, geometry, stored calibration, then
     *integration_ms* and *coadds* are written. ``data_ready`` may be None (STATUS polling).
+    One thread at a time: the driver holds no lock.
     """
 
     def __init__(
@@ -122,6 +123,8 @@ class SpiSpectrometer:
             raise ValueError(f"integration {integration_ms} ms outside 0.1..10000 ms")
         if not COADDS[0] <= coadds <= COADDS[1]:
             raise ValueError(f"coadds {coadds} outside 1..1024")
+        if (us + 200) * coadds + 1000 > 0xFFFFFFFF:  # START's duration field (§5.1)
+            raise ValueError(f"a frame of {integration_ms} ms x {coadds} exceeds 71 minutes")
         self._write_register(p.Command.SET_INTEGRATION, us.to_bytes(4, "little"))
         self._write_register(p.Command.SET_COADDS, coadds.to_bytes(2, "little"))
         self._integration_us = us
@@ -225,9 +228,7 @@ class SpiSpectrometer:
     def _acquire_once(self, dark: bool) -> Frame:
         if self._source_on != (not dark):
             self._set_source(not dark)
-        start = self._command(p.Command.START)
-        if start.status == p.Status.BUSY:
-            raise InstrumentTimeoutError(f"{self.label}: front end still busy with a frame")
+        start = self._when_idle(p.Command.START)
         started = p.StartPayload.unpack(start.payload)
         deadline = Deadline(self._clock, started.duration_us / 1e6 + self._timeout_s)
         self._wait_frame(started, deadline)
@@ -337,8 +338,22 @@ class SpiSpectrometer:
         self._write_register(p.Command.SET_SOURCE, bytes([int(on)]))
         self._source_on = on
 
+    def _when_idle(self, command: int, payload: bytes = b"") -> p.Response:
+        """Send *command*; while the front end answers BUSY (a frame is still running, e.g.
+        one the host gave up on), send it again every 20 ms for up to ``timeout_s``."""
+        resp = self._command(command, payload)
+        deadline = Deadline(self._clock, self._timeout_s)
+        while resp.status == p.Status.BUSY:
+            if deadline.expired():
+                raise InstrumentTimeoutError(
+                    f"{self.label}: front end still busy after {self._timeout_s:g} s"
+                )
+            self._clock.sleep(min(STATUS_POLL_MAX_S, deadline.remaining()))
+            resp = self._command(command, payload)
+        return resp
+
     def _write_register(self, command: p.Command, value: bytes) -> None:
-        resp = self._command(command, value)
+        resp = self._when_idle(command, value)
         if resp.payload != value:
             raise FrameError(
                 f"{self.label}: {command.name} wrote {value.hex()} but read back "
@@ -358,7 +373,7 @@ class SpiSpectrometer:
                 raise CrcError(f"{self.label}: front end reports request CRC errors")
             self.stats.retries += 1
         if resp.status in (p.Status.OK, p.Status.BUSY):
-            return resp
+            return resp  # BUSY: see _when_idle
         name = p.Status(resp.status).name if resp.status in set(p.Status) else str(resp.status)
         if resp.status == p.Status.NO_FRAME:
             raise InstrumentStateError(f"{self.label}: front end has no such frame ({name})")

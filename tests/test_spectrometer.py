@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
+import frames as f
 import numpy as np
 import pytest
 
@@ -278,3 +279,25 @@ def test_recovers_after_replug(sim: Simulator, spec: SpiSpectrometer) -> None:
         spec.acquire()
     sim.frontend.replug()
     assert spec.acquire().counts.shape == (1024,)
+
+
+def test_waits_for_a_frame_it_did_not_start(sim: Simulator, spec: SpiSpectrometer) -> None:
+    spec.configure(500.0, 3)  # someone (a previous host run) starts a 1.5 s frame
+    sim.bus.xfer2(list(f.request(f.START, 200)))
+    t0 = sim.clock.monotonic()
+    spec.configure(INTEGRATION_MS, COADDS)  # BUSY until that frame is done, then written
+    assert elapsed(sim, t0) == pytest.approx(1.5 + 0.0006 + 0.001, abs=0.03)
+    assert sim.frontend.coadds == COADDS
+    assert spec.acquire().coadds == COADDS
+
+
+def test_front_end_busy_forever_times_out(sim: Simulator, spec: SpiSpectrometer) -> None:
+    with pytest.raises(ValueError, match="71 minutes"):
+        spec.configure(10_000.0, 1024)
+    spec.configure(4000.0, 1024)  # a frame of 68 minutes
+    sim.bus.xfer2(list(f.request(f.START, 200)))
+    t0 = sim.clock.monotonic()
+    with pytest.raises(InstrumentTimeoutError, match="busy"):
+        spec.acquire(dark=True)
+    # each attempt waits timeout_s for the front end to become idle; retried `retries` times
+    assert elapsed(sim, t0) == pytest.approx((RETRIES + 1) * TIMEOUT_S, abs=0.05)

@@ -321,12 +321,14 @@ class FrontEnd:
     def _start(self, _: bytes) -> tuple[int, bytes]:
         if self._busy():
             return p.Status.BUSY, b""
-        self._frame_id = (self._frame_id + 1) & 0xFFFF
         duration_us = (
             self.integration_us * self.coadds
             + READOUT_US_PER_SCAN * self.coadds
             + FRAME_OVERHEAD_US
         )
+        if duration_us > 0xFFFFFFFF:
+            return p.Status.BAD_ARGUMENT, b""
+        self._frame_id = (self._frame_id + 1) & 0xFFFF
         info, data = self._render(self._frame_id)
         self._acq = _Acquisition(
             frame_id=self._frame_id,
