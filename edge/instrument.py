@@ -125,7 +125,8 @@ class SampleHandler(Protocol):
 
 
 class SimulatedSample:
-    """Places *spec* (``"NAME[:FRACTION],..."``, None: nothing) on a simulator stage."""
+    """Places *spec* (``"NAME[:FRACTION],..."``) on a simulator stage; with None, ``load``
+    leaves the crystal as it is (empty after a background)."""
 
     def __init__(self, stage: Stage, spec: str | None) -> None:
         if spec:

@@ -9,6 +9,7 @@ unchanged. Timing follows the given clock: a frame is ready ``duration_us`` afte
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -145,7 +146,8 @@ class FrontEnd:
         self.source_on = False
         self.unplugged = False
         self.render_seconds = 0.0  # CPU time spent rendering frames (excluded by benchmarks)
-        self.transactions: list[int] = []  # command codes received, in order
+        # command codes received, in order (the last 10,000: a long demo run stays bounded)
+        self.transactions: deque[int] = deque(maxlen=10_000)
         self._atm = Atmosphere()
         self._frame_id = 0
         self._acq: _Acquisition | None = None
