@@ -189,3 +189,44 @@ def test_band_table_errors_name_the_substance() -> None:
 def test_bad_source_dir_raises(tmp_path: Path) -> None:
     with pytest.raises(LibraryError):
         build_starter(tmp_path)
+
+
+ENFSI = ROOT.parent / "shared" / "data" / "enfsi-atr"
+
+# ENFSI record name -> starter entry (same compound; ENFSI "Ephenidin" carries ephedrine data).
+ENFSI_PAIRS = {
+    "Cocaine": "Cocaine HCl", "Heroin": "Heroin", "Methamphetamine": "Methamphetamine HCl",
+    "MDMA": "MDMA HCl", "Amphetamine": "Amphetamine sulfate", "Ketamine": "Ketamine HCl",
+    "Mephedrone": "Mephedrone HCl", "Fentanyl": "Fentanyl", "Caffeine": "Caffeine",
+    "D-lactose": "Lactose monohydrate", "D-Mannitol": "Mannitol",
+    "Paracetamol (4-acetaminophenol)": "Paracetamol", "Lidocaine": "Lidocaine HCl",
+    "Procaine": "Procaine HCl", "Levamisol": "Levamisole HCl", "Saccharose": "Sucrose",
+    "Safrole (3,4-Methylendioxy-allylbenzol)": "Safrole",
+    "Phenylacetone 98% (1-phenylpropan-2-one)": "P2P", "PMK": "PMK", "Diazepam": "Diazepam",
+    "Mescaline": "Mescaline HCl", "Hydrocarbonate": "Sodium bicarbonate",
+    "Ephenidin": "Ephedrine HCl",
+}  # fmt: skip
+
+
+@pytest.mark.shared_data
+@pytest.mark.skipif(not ENFSI.is_dir(), reason="../shared/data/enfsi-atr not present")
+def test_starter_spectra_resemble_real_measurements(lib: Library, tmp_path: Path) -> None:
+    """Evaluation only (the band tables are not fitted to these data): a real ENFSI ATR
+    spectrum's nearest starter entry, by plain correlation, is mostly the same compound."""
+    from edge.library.build import build_library
+
+    build_library([ENFSI], tmp_path / "enfsi")
+    real = load_library(tmp_path / "enfsi")
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        x = x - x.mean(axis=-1, keepdims=True)
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    ref = unit(lib.spectra)
+    ranks = []
+    for enfsi_name, starter_name in ENFSI_PAIRS.items():
+        scores = ref @ unit(real.absorbance(enfsi_name)[1])
+        ranks.append(int(np.sum(scores > scores[lib.index(starter_name)])) + 1)
+    assert sum(r == 1 for r in ranks) >= 18, ranks  # 19 of 23 when written
+    assert sum(r <= 3 for r in ranks) >= 21, ranks  # 22 of 23 when written
