@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +30,8 @@ from paho.mqtt.enums import MQTTErrorCode
 from edge.config.schema import Config
 from edge.errors import OutboxError
 from edge.publish.client import MqttLink
-from edge.publish.messages import is_alarm, result_payload
-from edge.publish.outbox import Outbox, OutboxRow
+from edge.publish.messages import is_alarm, new_scan_id, result_payload
+from edge.publish.outbox import Outbox, OutboxRow, SubmitItem
 from edge.publish.signing import DeviceKey, canonical_json
 from edge.result import Identification
 
@@ -37,6 +39,11 @@ log = logging.getLogger(__name__)
 
 #: Longest time the sender sleeps when idle; it also picks up rows other processes added.
 IDLE_POLL_S = 0.5
+#: Delivery marks are committed in batches: at this many, or after this long.
+ACK_BATCH = 256
+ACK_INTERVAL_S = 0.05
+#: Most results the writer thread commits in one transaction.
+WRITE_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,11 @@ class Courier:
         self._inflight_rows: set[int] = set()
         self._early: dict[int, bool] = {}  # PUBACKs that beat the mid bookkeeping
         self._publishing = False
+        self._timer: threading.Timer | None = None
+        self._jobs: queue.SimpleQueue[tuple[SubmitItem, dict[str, Any], Future[Submitted]]] = (
+            queue.SimpleQueue()
+        )
+        self._writer: threading.Thread | None = None
         self._acked: list[int] = []
         self._cursor = 0  # highest row id handed to paho in this epoch
         self._epoch = -1
@@ -85,11 +97,16 @@ class Courier:
         self.link.start()
         self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
         self._thread.start()
+        self._writer = threading.Thread(target=self._write_loop, name="outbox-writer", daemon=True)
+        self._writer.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the sender, commit pending delivery marks, stop the link (idempotent)."""
         self._stop.set()
         self._wake.set()
+        if self._writer is not None:  # commits everything still queued, then exits
+            self._writer.join(timeout)
+            self._writer = None
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -106,17 +123,16 @@ class Courier:
         self._wake.set()
         return row_id
 
-    def submit_result(
+    def _result_item(
         self,
         identification: Identification,
-        *,
-        scan_id: str | None = None,
-        time: str | None = None,
-        consignment: str | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> Submitted:
-        """Build, sign and commit one ``scan/result`` (seq allocated atomically), then send."""
-        built: dict[str, Any] = {}
+        scan_id: str | None,
+        time: str | None,
+        consignment: str | None,
+        extra: Mapping[str, Any] | None,
+        built: dict[str, Any],
+    ) -> SubmitItem:
+        scan_id = scan_id or new_scan_id()
 
         def build(seq: int) -> bytes:
             payload = result_payload(
@@ -133,13 +149,74 @@ class Courier:
             built["payload"] = signed
             return canonical_json(signed)
 
-        alarm = is_alarm(identification)
-        row_id, seq = self.outbox.submit_sequenced(
-            self.link.topics.result, build, alarm=alarm, key=scan_id
-        )
+        return SubmitItem(self.link.topics.result, build, is_alarm(identification), scan_id)
+
+    def submit_result(
+        self,
+        identification: Identification,
+        *,
+        scan_id: str | None = None,
+        time: str | None = None,
+        consignment: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Submitted:
+        """Build, sign and commit one ``scan/result`` (seq allocated atomically), then send.
+
+        Returns once the result is durable (one fsync); safe to tell the officer it is kept.
+        """
+        built: dict[str, Any] = {}
+        item = self._result_item(identification, scan_id, time, consignment, extra, built)
+        ((row_id, seq),) = self.outbox.submit_batch([item])
         self._wake.set()
-        payload = built["payload"]
-        return Submitted(row_id, payload["scan_id"], seq, payload)
+        return Submitted(row_id, item.key or "", seq, built["payload"])
+
+    def submit_result_nowait(
+        self,
+        identification: Identification,
+        *,
+        scan_id: str | None = None,
+        time: str | None = None,
+        consignment: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Future[Submitted]:
+        """Queue a result for the writer thread, which commits queued results in groups
+        (one fsync per group) before they are published.
+
+        The returned future resolves once the result is durable; until then a crash may lose
+        it. For bursts (e.g. re-submitting archived scans); a scan uses :meth:`submit_result`.
+        Needs :meth:`start`.
+        """
+        if self._writer is None:
+            raise RuntimeError("start() the courier before submit_result_nowait()")
+        built: dict[str, Any] = {}
+        item = self._result_item(identification, scan_id, time, consignment, extra, built)
+        future: Future[Submitted] = Future()
+        self._jobs.put((item, built, future))
+        return future
+
+    def _write_loop(self) -> None:
+        while True:
+            try:
+                first = self._jobs.get(timeout=IDLE_POLL_S)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            jobs = [first]
+            while len(jobs) < WRITE_BATCH:
+                try:
+                    jobs.append(self._jobs.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                rows = self.outbox.submit_batch([item for item, _, _ in jobs])
+            except Exception as err:  # the futures carry it to the callers
+                for _, _, future in jobs:
+                    future.set_exception(err)
+                continue
+            self._wake.set()
+            for (item, built, future), (row_id, seq) in zip(jobs, rows, strict=True):
+                future.set_result(Submitted(row_id, item.key or "", seq, built["payload"]))
 
     # -- waiting -----------------------------------------------------------------------------
 
@@ -187,16 +264,31 @@ class Courier:
     # -- sender thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
+        last_commit = time.monotonic()
         while not self._stop.is_set():
             self._wake.wait(IDLE_POLL_S)
             self._wake.clear()
             try:
-                self._commit_acks()
+                now = time.monotonic()
+                with self._lock:
+                    n_acked = len(self._acked)
+                if n_acked >= ACK_BATCH or (n_acked and now - last_commit >= ACK_INTERVAL_S):
+                    self._commit_acks()
+                    last_commit = now
+                elif n_acked:
+                    self._kick_later(ACK_INTERVAL_S)
                 if self.link.connected:
                     self._fill_window()
             except OutboxError:
                 log.exception("outbox failure in the sender; retrying")
                 self._stop.wait(1.0)
+
+    def _kick_later(self, delay: float) -> None:
+        """Make sure the sender wakes within *delay* s to commit parked delivery marks."""
+        if self._timer is None or not self._timer.is_alive():
+            self._timer = threading.Timer(delay, self._wake.set)
+            self._timer.daemon = True
+            self._timer.start()
 
     def _commit_acks(self) -> None:
         with self._lock:
