@@ -161,3 +161,36 @@ class GpioOutput:
         if self._dev is not None:
             self._dev.close()
             self._dev = None
+
+
+class SpyBus:
+    """Wraps any :class:`SpiBus` and logs every transfer as hex at DEBUG (field debugging).
+
+    ``SpyBus(SpidevBus(0, 0))`` behaves exactly like the bus it wraps; long transfers are
+    logged as their first and last *edge* bytes.
+    """
+
+    def __init__(self, inner: SpiBus, edge: int = 24) -> None:
+        import logging
+
+        self.inner = inner
+        self.label = inner.label
+        self.edge = edge
+        self.log = logging.getLogger("hal.bus.spy")
+
+    def _hex(self, data: list[int]) -> str:
+        if len(data) <= 2 * self.edge:
+            return bytes(data).hex(" ")
+        head, tail = bytes(data[: self.edge]).hex(" "), bytes(data[-self.edge :]).hex(" ")
+        return f"{head} .. ({len(data)} B) .. {tail}"
+
+    def xfer2(self, data: list[int]) -> list[int]:
+        """Transfer through the wrapped bus, logging MOSI and MISO."""
+        miso = self.inner.xfer2(data)
+        self.log.debug("%s MOSI %s", self.label, self._hex(data))
+        self.log.debug("%s MISO %s", self.label, self._hex(miso))
+        return miso
+
+    def close(self) -> None:
+        """Close the wrapped bus."""
+        self.inner.close()

@@ -105,3 +105,21 @@ def test_hal_does_not_import_edge() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_spy_bus_logs_traffic_and_changes_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from hal.bus import SpyBus
+    from hal.spectrometer import SpiSpectrometer
+
+    sim = make_simulator(clock=FakeClock(), seed=1)
+    with caplog.at_level(logging.DEBUG, logger="hal.bus.spy"):
+        spy = SpyBus(sim.bus)
+        assert isinstance(spy, SpiBus)
+        with SpiSpectrometer(spy, sim.data_ready, sim.clock, integration_ms=5, coadds=2) as spec:
+            frame = spec.acquire()
+    assert "MOSI 5a 01 01 00 00" in caplog.text  # IDENTIFY, seq 1, LEN 0 (docs §3.1)
+    assert "MISO a5 01 01 00 28 00 53 50 58 45" in caplog.text  # "SPXE", LEN 40
+    assert "(2064 B)" in caplog.text  # the 1,024-pixel frame in one chunk
+    assert frame.counts.shape == (1024,) and sim.bus.closed
