@@ -198,3 +198,20 @@ def test_large_library_loads_memory_mapped(tmp_path: Path) -> None:
 def test_library_constructor_checks_shape() -> None:
     with pytest.raises(LibraryError):
         Library(STANDARD_GRID, _spectra(2), _entries())
+
+
+def test_save_never_replaces_a_non_library(tmp_path: Path) -> None:
+    precious = tmp_path / "home"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    with pytest.raises(LibraryError, match="not replacing"):
+        save_library(precious, STANDARD_GRID, _spectra(), _entries())
+    assert (precious / "thesis.txt").read_text() == "years of work"
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    with pytest.raises(LibraryError, match="not a library"):
+        save_library(afile, STANDARD_GRID, _spectra(), _entries())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    save_library(empty, STANDARD_GRID, _spectra(), _entries())
+    assert len(load_library(empty)) == 3

@@ -17,7 +17,8 @@ field raises :class:`edge.errors.LibraryError`.
 
 Writes are atomic: everything goes to a temporary sibling directory, each file is fsynced,
 then the directory is renamed into place (an existing library is first renamed aside and
-removed only after the new one is in place).
+removed only after the new one is in place; anything at the target that is not a library
+or an empty directory is never replaced).
 """
 
 from __future__ import annotations
@@ -315,6 +316,17 @@ def _write_file(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
+def _check_replaceable(path: Path) -> None:
+    """Refuse to replace anything but a library directory or an empty directory."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if path.is_symlink() or not path.is_dir():
+        raise LibraryError(f"{path} exists and is not a library directory; not replacing it")
+    if (path / MANIFEST).is_file() or not any(path.iterdir()):
+        return
+    raise LibraryError(f"{path} is a non-empty directory without {MANIFEST}; not replacing it")
+
+
 def save_library(
     path: Path | str,
     grid: FloatArray,
@@ -374,6 +386,7 @@ def save_library(
         "files": files,
         "created": created or datetime.now(UTC).replace(microsecond=0).isoformat(),
     }
+    _check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
@@ -391,7 +404,12 @@ def save_library(
         if path.exists():
             old = path.parent / f".{path.name}.old-{os.getpid()}"
             os.rename(path, old)
-        os.rename(tmp, path)
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            if old is not None:
+                os.rename(old, path)  # put the previous library back
+            raise
         _fsync_dir(path.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
