@@ -82,6 +82,7 @@ class SpiSpectrometer:
         self._retries = retries
         self._seq = 0
         self._source_on: bool | None = None
+        self._drdy_stuck = False
         self.label = getattr(bus, "label", "SPI bus")
         self.stats = WireStats()
         try:
@@ -267,9 +268,14 @@ class SpiSpectrometer:
         """Wait for the frame via data-ready (§6), confirmed by STATUS; poll when no line."""
         drdy = self._drdy
         if drdy is not None:
-            if drdy.is_active:  # must have dropped at START (§6): the line is stuck active
-                log.warning("%s is active right after START: stuck line? polling", drdy.label)
-            elif not drdy.wait_for_active(deadline.remaining()):
+            stuck = drdy.is_active  # must have dropped at START (§6): the line is stuck active
+            if stuck != self._drdy_stuck:  # log transitions only
+                self._drdy_stuck = stuck
+                if stuck:
+                    log.warning("%s active right after START: stuck? polling STATUS", drdy.label)
+                else:
+                    log.warning("%s works again", drdy.label)
+            if not stuck and not drdy.wait_for_active(deadline.remaining()):
                 status = self._status()
                 if self._frame_ready(status, started.frame_id):
                     raise InstrumentTimeoutError(
