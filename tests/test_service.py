@@ -27,6 +27,7 @@ from edge.grid import STANDARD_GRID
 from edge.publish.signing import load_public_key, verify
 from edge.service import EngineScan, EngineState, Service
 from hal.errors import InstrumentTimeoutError
+from hal.panel import Panel
 
 PREFIX = "customs/post-1/dev-1"
 
@@ -120,18 +121,47 @@ def broker(mosquitto: Broker) -> Broker:
     return mosquitto
 
 
+def make_panel() -> Panel:
+    return Panel(
+        scan_button=17,
+        ready_led=5,
+        busy_led=6,
+        alarm_led=13,
+        buzzer=19,
+        long_press_s=0.3,
+        pin_factory="mock",
+    )
+
+
+def press(panel: Panel, seconds: float) -> None:
+    """Press the (mock) scan button for *seconds*."""
+    pin = panel.factory.pin(17)
+    pin.drive_low()
+    time.sleep(seconds)
+    pin.drive_high()
+
+
 def start_service(
     tmp_path: Path, port: int, engine: FakeEngine, **cfg: Any
-) -> tuple[Service, list[tuple[str, bool]]]:
-    shown: list[tuple[str, bool]] = []
+) -> tuple[Service, Panel]:
     config = make_config(
         tmp_path / "data", port, mqtt={"health_interval_s": cfg.pop("health", 60.0)}, **cfg
     )
-    svc = Service(config, lambda: engine, indicator=lambda m, a: shown.append((m, a)))
+    panel = make_panel()
+    svc = Service(config, lambda: engine, panel=panel)
     svc.start()
     assert svc.link.wait_connected(10)
     wait_commands_ready(port)
-    return svc, shown
+    return svc, panel
+
+
+def wait_until(predicate: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def wait_commands_ready(port: int, timeout: float = 10.0) -> None:
@@ -170,21 +200,25 @@ def results(sub: Subscriber, n: int, timeout: float = 10.0) -> list[dict[str, An
     return [m.json() for m in sub.wait_count(f"{PREFIX}/scan/result", n, timeout)]
 
 
-def retained_json(sub: Subscriber, kind: str, predicate: Any, timeout: float = 10.0) -> Any:
+def retained_json(
+    sub: Subscriber, kind: str, predicate: Any, timeout: float = 10.0, after: int = 0
+) -> Any:
+    """The last message on <prefix>/<kind> matching *predicate*, among messages[after:]."""
     topic = f"{PREFIX}/{kind}"
     msgs = sub.wait_for(
-        lambda ms: any(m.topic == topic and predicate(m.json()) for m in ms), timeout
+        lambda ms: any(m.topic == topic and predicate(m.json()) for m in ms[after:]), timeout
     )
-    return [m.json() for m in msgs if m.topic == topic and predicate(m.json())][-1]
+    return [m.json() for m in msgs[after:] if m.topic == topic and predicate(m.json())][-1]
 
 
 def test_button_press_scan_reaches_the_broker_signed_and_archived(
     tmp_path: Path, broker: Broker, watcher: Subscriber, requester: Requester
 ) -> None:
     engine = FakeEngine()
-    svc, shown = start_service(tmp_path, broker.port, engine)
+    svc, panel = start_service(tmp_path, broker.port, engine)
     try:
-        svc.press_short()
+        assert panel.ready_led.is_lit and not panel.busy_led.is_lit
+        press(panel, 0.02)  # short press on the mock button: a scan
         (res,) = results(watcher, 1)
         validate_message(f"{PREFIX}/scan/result", res)
         info = retained_json(watcher, "info", lambda b: True)
@@ -195,7 +229,14 @@ def test_button_press_scan_reaches_the_broker_signed_and_archived(
         tampered = dict(res, confidence=0.01)
         assert not verify(tampered, key)
         assert res["historical"] is False and res["seq"] == 1
-        assert ("busy", False) in shown and shown[-1] == ("ready", False)
+        assert wait_until(lambda: panel.state == "info")  # green, one beep
+        assert panel.ready_led.is_lit and not panel.alarm_led.is_lit
+        assert engine.scans == [None] and engine.backgrounds == 0
+
+        press(panel, 0.6)  # long press: a new background, no scan
+        assert wait_until(lambda: engine.backgrounds == 1)
+        time.sleep(0.2)
+        assert engine.scans == [None]
 
         # the spectrum is archived and comes back through get_spectrum
         requester.send("get_spectrum", {"scan_id": res["scan_id"]}, b"gs-1")
@@ -211,6 +252,7 @@ def test_button_press_scan_reaches_the_broker_signed_and_archived(
         assert requester.response(b"gs-3")["error"]["code"] == "not_found"
     finally:
         svc.stop()
+        panel.close()
     status = retained_json(watcher, "status", lambda b: b["state"] == "stopped")
     validate_message(f"{PREFIX}/status", status)
 
@@ -218,7 +260,7 @@ def test_button_press_scan_reaches_the_broker_signed_and_archived(
 def test_ping_echoes_correlation_data_and_uses_the_response_topic(
     tmp_path: Path, broker: Broker, requester: Requester
 ) -> None:
-    svc, _ = start_service(tmp_path, broker.port, FakeEngine())
+    svc, panel = start_service(tmp_path, broker.port, FakeEngine())
     try:
         requester.send("ping", {"nonce": "n-42"}, b"\x00\xffping")
         body = requester.response(b"\x00\xffping")
@@ -231,13 +273,14 @@ def test_ping_echoes_correlation_data_and_uses_the_response_topic(
         assert requester.sub.on(f"{PREFIX}/cmd/ping/response")
     finally:
         svc.stop()
+        panel.close()
 
 
 def test_remote_scan_with_consignment_and_ack_clears_the_alarm(
     tmp_path: Path, broker: Broker, watcher: Subscriber, requester: Requester
 ) -> None:
     engine = FakeEngine()
-    svc, shown = start_service(tmp_path, broker.port, engine)
+    svc, panel = start_service(tmp_path, broker.port, engine)
     try:
         requester.send("scan", {"consignment": "MSKU 1234567"}, b"scan-1")
         body = requester.response(b"scan-1")
@@ -251,7 +294,10 @@ def test_remote_scan_with_consignment_and_ack_clears_the_alarm(
         validate_message(f"{PREFIX}/alarm", alarm)
         assert alarm["scan_id"] == alarm_scan
         assert alarm["substance"]["name"] == "cocaine hydrochloride"
-        assert shown[-1] == ("ready", True)  # red light on
+        assert panel.state == "alarm" and panel.alarm_led.is_lit  # red light, beeps
+        # a benign scan meanwhile leaves the unacknowledged alarm's red light on
+        svc.submit("scan", source="test").result(10)
+        assert panel.alarm_led.is_lit and panel.ready_led.is_lit
 
         requester.send("ack", {"scan_id": "some-other-scan"}, b"ack-0")
         assert requester.response(b"ack-0")["result"] == {"cleared": False, "scan_id": None}
@@ -259,12 +305,15 @@ def test_remote_scan_with_consignment_and_ack_clears_the_alarm(
 
         requester.send("ack", {"scan_id": alarm_scan, "operator": "officer 7"}, b"ack-1")
         assert requester.response(b"ack-1")["result"] == {"cleared": True, "scan_id": alarm_scan}
-        cleared = retained_json(watcher, "alarm", lambda b: not b["active"])
+        cleared = retained_json(
+            watcher, "alarm", lambda b: not b["active"] and b["acknowledged_by"]
+        )
         validate_message(f"{PREFIX}/alarm", cleared)
         assert cleared["acknowledged_by"] == "officer 7"
-        assert shown[-1] == ("ready", False)
+        assert not panel.alarm_led.is_lit and panel.ready_led.is_lit
     finally:
         svc.stop()
+        panel.close()
     # a late subscriber sees the cleared alarm (retained)
     late = Subscriber(broker.port, [f"{PREFIX}/alarm"])
     try:
@@ -275,24 +324,26 @@ def test_remote_scan_with_consignment_and_ack_clears_the_alarm(
 
 
 def test_unacknowledged_alarm_survives_a_restart(tmp_path: Path, broker: Broker) -> None:
-    svc, _ = start_service(tmp_path, broker.port, FakeEngine())
+    svc, panel = start_service(tmp_path, broker.port, FakeEngine())
     try:
         scan_id = svc.submit("scan", source="t", sample="cocaine").result(10)["scan_id"]
     finally:
         svc.stop()
-    svc2, shown = start_service(tmp_path, broker.port, FakeEngine())
+        panel.close()
+    svc2, panel2 = start_service(tmp_path, broker.port, FakeEngine())
     try:
         assert svc2.alarm.active is not None and svc2.alarm.active.scan_id == scan_id
-        assert shown[-1][1] is True
+        assert panel2.alarm_led.is_lit
     finally:
         svc2.stop()
+        panel2.close()
 
 
 def test_hostile_commands_are_answered_or_counted_and_scanning_goes_on(
     tmp_path: Path, broker: Broker, watcher: Subscriber, requester: Requester
 ) -> None:
     engine = FakeEngine()
-    svc, _ = start_service(tmp_path, broker.port, engine)
+    svc, panel = start_service(tmp_path, broker.port, engine)
     before = svc.dispatcher.snapshot()
     try:
         cases = [
@@ -315,7 +366,7 @@ def test_hostile_commands_are_answered_or_counted_and_scanning_goes_on(
         # a flood: far more than the bucket allows
         for i in range(300):
             requester.send("ping", {}, f"f-{i}".encode())
-        svc.press_short()  # scanning still works during and after all that
+        press(panel, 0.02)  # scanning still works during and after all that
         (res,) = results(watcher, 1, timeout=15)
         assert res["status"] == "identified"
         deadline = time.monotonic() + 10
@@ -343,23 +394,28 @@ def test_hostile_commands_are_answered_or_counted_and_scanning_goes_on(
         )
     finally:
         svc.stop()
+        panel.close()
 
 
 def test_instrument_fault_shows_maintenance_and_recovers(
     tmp_path: Path, broker: Broker, watcher: Subscriber
 ) -> None:
     engine = FakeEngine(fail=[InstrumentTimeoutError("data-ready never came")])
-    svc, shown = start_service(tmp_path, broker.port, engine)
+    svc, panel = start_service(tmp_path, broker.port, engine)
     try:
         fut = svc.submit("scan", source="test")
         with pytest.raises(InstrumentTimeoutError):
             fut.result(10)
-        assert ("fault", False) in shown
+        assert panel.state == "error" and not panel.ready_led.is_lit  # the error light
         status = retained_json(watcher, "status", lambda b: b["state"] == "maintenance")
         validate_message(f"{PREFIX}/status", status)
+        seen = len(watcher.messages)
         # the housekeeping thread reopens the instrument (backoff starts at 1 s)
-        back = retained_json(watcher, "status", lambda b: b["state"] == "online", timeout=15)
+        back = retained_json(
+            watcher, "status", lambda b: b["state"] == "online", timeout=15, after=seen
+        )
         assert back["state"] == "online"
+        assert wait_until(lambda: panel.state == "ready" and panel.ready_led.is_lit)
         assert svc.submit("scan", source="test").result(10)["status"] == "identified"
         svc._publish_health()
         health = retained_json(watcher, "health", lambda b: b["last_error"])
@@ -367,6 +423,7 @@ def test_instrument_fault_shows_maintenance_and_recovers(
         assert svc.counters.faults == 1
     finally:
         svc.stop()
+        panel.close()
 
 
 def test_instrument_absent_at_start_does_not_kill_the_service(
@@ -392,9 +449,10 @@ def test_instrument_absent_at_start_does_not_kill_the_service(
 
 
 def test_stop_is_bounded_and_idempotent(tmp_path: Path, broker: Broker) -> None:
-    svc, _ = start_service(tmp_path, broker.port, FakeEngine())
+    svc, panel = start_service(tmp_path, broker.port, FakeEngine())
     t0 = time.monotonic()
     svc.stop(timeout=5)
     svc.stop()
+    panel.close()
     assert time.monotonic() - t0 < 6
     assert not [t for t in threading.enumerate() if t.name in ("scan-worker", "housekeeping")]

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -59,14 +59,23 @@ from hal.errors import HalError
 log = logging.getLogger(__name__)
 
 JobKind = Literal["scan", "background"]
-#: What the panel shows: ready (idle), busy (scanning), fault (instrument unavailable).
-PanelMode = Literal["ready", "busy", "fault", "off"]
-#: ``indicator(mode, alarm_active)``: drives the LEDs (and the buzzer on a new alarm).
-Indicator = Callable[[PanelMode, bool], None]
 
 #: Bounds of the retry delay after an instrument fault, s.
 FAULT_RETRY_MIN_S = 1.0
 FAULT_RETRY_MAX_S = 60.0
+
+
+class PanelPort(Protocol):
+    """What the service drives on the operator panel (:class:`hal.panel.Panel` has it)."""
+
+    on_scan: Callable[[], None] | None
+    on_background: Callable[[], None] | None
+
+    def show_ready(self) -> None: ...
+    def show_busy(self) -> None: ...
+    def show_result(self, severity: Any) -> None: ...
+    def show_error(self) -> None: ...
+    def clear_alarm(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -104,14 +113,17 @@ class Service:
         cfg: Config,
         engine_factory: Callable[[], ScanEngine],
         *,
-        indicator: Indicator | None = None,
+        panel: PanelPort | None = None,
         link: MqttLink | None = None,
         queue_size: int = 8,
     ) -> None:
         self.cfg = cfg
         self._engine_factory = engine_factory
         self._engine: ScanEngine | None = None
-        self._indicator = indicator
+        self.panel = panel
+        if panel is not None:
+            panel.on_scan = self.press_short
+            panel.on_background = self.press_long
         data_dir = cfg.device.data_dir.expanduser()
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
@@ -141,7 +153,6 @@ class Service:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._started_at = time.monotonic()
-        self._mode: PanelMode = "off"
         self._fault: str | None = None
         self._fault_retry_s = FAULT_RETRY_MIN_S
         self._next_retry = 0.0
@@ -171,7 +182,7 @@ class Service:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
-        self._show()
+        self._panel_idle(announce=True)
         log.info(
             "spectra-edge %s running as %s (broker %s:%s)",
             __version__,
@@ -200,8 +211,8 @@ class Service:
         self.dispatcher.stop(max(0.1, deadline - time.monotonic()))
         self.courier.stop(max(0.5, deadline - time.monotonic()))  # publishes 'stopped'
         self._close_engine()
-        self._mode = "off"
-        self._show()
+        if self.panel is not None:
+            self.panel.on_scan = self.panel.on_background = None
         self.archive.close()
         self.outbox.close()
         log.info("spectra-edge stopped")
@@ -282,8 +293,8 @@ class Service:
         engine = self._engine or self._open_engine()
         if engine is None:
             raise EdgeError(f"instrument unavailable: {self._fault}")
-        self._mode = "busy"
-        self._show()
+        self._panel("show_busy")
+        severity: str | None = None
         try:
             if job.kind == "background":
                 quality = engine.take_background()
@@ -294,13 +305,14 @@ class Service:
                 log.info("new background taken (%s)", job.source)
             else:
                 summary = self._scan(engine, job)
+                severity = summary.pop("_severity")
         except HalError as err:
             self._instrument_fault(err)
             raise
-        finally:
-            if self._mode == "busy":
-                self._mode = "ready"
-            self._show()
+        except BaseException:
+            self._panel_idle()
+            raise
+        self._panel_result(severity)
         return summary
 
     def _scan(self, engine: ScanEngine, job: Job) -> dict[str, Any]:
@@ -314,7 +326,11 @@ class Service:
             self.counters.alarms += 1
             self.alarm.raise_(alarm_from(ident, scan_id, job.consignment))
             self._publish_alarm()
-        summary: dict[str, Any] = {"scan_id": scan_id, "status": ident.status}
+        summary: dict[str, Any] = {
+            "scan_id": scan_id,
+            "status": ident.status,
+            "_severity": "alarm" if messages.is_alarm(ident) else ident.severity,
+        }
         if job.consignment:
             summary["consignment"] = job.consignment
         name = ident.substance.name if ident.substance else None
@@ -369,7 +385,8 @@ class Service:
             self._fault_retry_s = FAULT_RETRY_MIN_S
             self.link.publish_retained("status", self._status_payload())
             self._publish_info()
-        self._mode = "ready"
+            self._panel("clear_alarm")  # the error blink
+            self._panel_idle(announce=True)
         return self._engine
 
     def _instrument_fault(self, err: BaseException) -> None:
@@ -378,12 +395,11 @@ class Service:
         self.counters.faults += 1
         self._error(f"instrument: {self._fault}", loud=first)
         self._close_engine()
-        self._mode = "fault"
         self._next_retry = time.monotonic() + self._fault_retry_s
         self._fault_retry_s = min(FAULT_RETRY_MAX_S, self._fault_retry_s * 2)
         if first:
             self.link.publish_retained("status", self._status_payload())
-        self._show()
+        self._panel("show_error")
 
     def _close_engine(self) -> None:
         engine, self._engine = self._engine, None
@@ -505,7 +521,6 @@ class Service:
         else:
             payload = self._alarm_payload(active)
         self.link.publish_retained("alarm", payload)
-        self._show()
 
     def _status_payload(self) -> dict[str, Any]:
         state = "maintenance" if self._fault is not None else "online"
@@ -516,13 +531,32 @@ class Service:
         if up and self._fault is not None:
             self.link.publish_retained("status", self._status_payload())
 
-    def _show(self) -> None:
-        if self._indicator is None:
+    # -- the operator panel ------------------------------------------------------------
+
+    def _panel(self, method: str, *args: Any) -> None:
+        if self.panel is None:
             return
         try:
-            self._indicator(self._mode, self.alarm.active is not None)
-        except Exception:
-            log.exception("panel update failed")
+            getattr(self.panel, method)(*args)
+        except Exception:  # a broken LED must not stop scanning
+            log.exception("panel: %s failed", method)
+
+    def _panel_idle(self, announce: bool = False) -> None:
+        """Ready (green), or the error blink while faulted; an active alarm stays red."""
+        if self._fault is not None:
+            self._panel("show_error")
+        elif announce and self.alarm.active is not None:
+            self._panel("show_result", "alarm")
+        else:
+            self._panel("show_ready")
+
+    def _panel_result(self, severity: str | None) -> None:
+        if severity is None:  # a background
+            self._panel_idle()
+        elif severity != "alarm" and self.alarm.active is not None:
+            self._panel("show_ready")  # the earlier, unacknowledged alarm keeps its red light
+        else:
+            self._panel("show_result", severity)
 
     def _refuse_queued(self, why: str) -> None:
         while True:
@@ -556,6 +590,7 @@ class Service:
     def _cmd_ack(self, args: AckArgs) -> dict[str, Any]:
         cleared = self.alarm.acknowledge(args.scan_id)
         if cleared is not None:
+            self._panel("clear_alarm")
             log.info("alarm of scan %s acknowledged by %s", cleared.scan_id, args.operator or "?")
             self._publish_alarm(cleared, args.operator or "remote")
         return {"cleared": cleared is not None, "scan_id": cleared.scan_id if cleared else None}
