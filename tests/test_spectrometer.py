@@ -305,3 +305,15 @@ def test_front_end_busy_forever_times_out(sim: Simulator, spec: SpiSpectrometer)
         spec.acquire(dark=True)
     # each attempt waits timeout_s for the front end to become idle; retried `retries` times
     assert elapsed(sim, t0) == pytest.approx((RETRIES + 1) * TIMEOUT_S, abs=0.05)
+
+
+def test_frame_crc_catches_damage_that_chunk_crcs_miss(
+    sim: Simulator, spec: SpiSpectrometer
+) -> None:
+    sim.faults.inject(Fault.CORRUPT_FRAME_DATA, times=1)
+    frame = spec.acquire()
+    np.testing.assert_array_equal(frame.counts, decode_held(sim))
+    assert sim.frontend.transactions.count(0x12) == 2  # the frame was read twice
+    sim.faults.inject(Fault.CORRUPT_FRAME_DATA, times=None)
+    with pytest.raises(CrcError, match=r"frame \d+ CRC mismatch"):
+        spec.acquire()

@@ -39,6 +39,7 @@ class Fault(Enum):
     WRONG_IDENTITY = "wrong_identity"  # IDENTIFY reports another model
     OLD_FIRMWARE = "old_firmware"  # IDENTIFY reports firmware 0.9.0
     TRUNCATED_FRAME = "truncated_frame"  # a READ_CHUNK answer carries half the data
+    CORRUPT_FRAME_DATA = "corrupt_frame_data"  # a chunk's data damaged before its CRC is made
     UNPLUG_MID_FRAME = "unplug_mid_frame"  # device vanishes after the first chunk of a frame
 
 
@@ -360,6 +361,8 @@ class FrontEnd:
         data = acq.data[offset : offset + length]
         if self.faults.take(Fault.TRUNCATED_FRAME):
             data = data[: length // 2]
+        if self.faults.take(Fault.CORRUPT_FRAME_DATA):
+            data = bytes([data[0] ^ 0x01]) + data[1:]  # packet CRC is fine, frame CRC is not
         self._chunks_served += 1
         if self._chunks_served == 1 and self.faults.take(Fault.UNPLUG_MID_FRAME):
             self.unplugged = True
