@@ -132,3 +132,21 @@ def test_console_script_info_on_shipped_library() -> None:
     proc = subprocess.run([str(exe), "library", "info"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert load_library(SHIPPED).content_hash in proc.stdout
+
+
+def test_exported_jcamp_rebuilds_with_metadata(tmp_path: Path) -> None:
+    shipped = load_library(SHIPPED)
+    for name in ("Cocaine HCl", "TATP", "Sodium bicarbonate"):
+        out = tmp_path / "src" / f"{name}.jdx"
+        out.parent.mkdir(exist_ok=True)
+        assert main(["library", "export", str(SHIPPED), name, "-o", str(out)]) == 0
+    assert main(["library", "build", str(tmp_path / "src"), "-o", str(tmp_path / "re")]) == 0
+    rebuilt = load_library(tmp_path / "re")
+    for e in rebuilt.entries:
+        orig = shipped.entry(e.name)
+        assert (e.category, e.family, e.cas, e.formula, e.salt_form, e.aliases) == (
+            orig.category, orig.family, orig.cas, orig.formula, orig.salt_form, orig.aliases
+        )  # fmt: skip
+        np.testing.assert_allclose(
+            rebuilt.absorbance(e.name)[1], shipped.absorbance(e.name)[1], atol=1e-5
+        )

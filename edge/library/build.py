@@ -104,7 +104,7 @@ def entry_from_record(
     override = sidecar.lookup(path, name) if sidecar else {}
     merged: dict[str, Any] = {**fmeta, **override}
     name = str(override.get("name") or name).strip()
-    aliases = merged.get("aliases") or ()
+    aliases = merged.get("aliases") or merged.get("names") or ()  # JCAMP ##NAMES= synonyms
     if isinstance(aliases, str):
         aliases = tuple(a.strip() for a in aliases.split(";") if a.strip())
     category, family = _category(merged, name, default_category)
