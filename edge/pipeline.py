@@ -128,6 +128,10 @@ class ScanPipeline:
             full_scale=m.sample.full_scale,
             background_age_s=m.background.age_s(m.taken_at),
             reference_background=self.reference_background,
+            grid_range=(
+                float(self.identifier.prepared.grid[0]),
+                float(self.identifier.prepared.grid[-1]),
+            ),
             limits=self.limits,
         )
         result = self.identifier.identify(m.wavenumbers, m.absorbance, quality=report)

@@ -9,6 +9,7 @@ from edge.preprocess.quality import (
     BACKGROUND_OLD,
     LOW_SIGNAL,
     NO_SAMPLE,
+    OUT_OF_RANGE,
     SATURATED,
     check_quality,
     noise_sigma,
@@ -81,3 +82,16 @@ def test_background_mismatch() -> None:
 
 def test_noise_sigma_estimates_white_noise() -> None:
     assert abs(noise_sigma(RNG.normal(0, 0.01, 5000)) - 0.01) < 0.001
+
+
+def test_out_of_range_when_spectrum_misses_the_grid() -> None:
+    near_ir = np.linspace(4000, 12000, 800)
+    y = 0.3 * np.exp(-(((near_ir - 6000) / 50) ** 2)) + 0.01
+    rep = check_quality(near_ir, y, grid_range=(650.0, 3998.0))
+    assert OUT_OF_RANGE in rep.reasons and rep.metrics["grid_coverage"] == 0.0
+    assert check_quality(X, sample_absorbance(), grid_range=(650.0, 3998.0)).ok
+
+
+def test_absurd_absorbance_counts_as_saturated() -> None:
+    percent_t_as_absorbance = 60 + 30 * np.exp(-(((X - 1700) / 12) ** 2))
+    assert check_quality(X, percent_t_as_absorbance).reason == SATURATED

@@ -129,6 +129,10 @@ def _scan(args: argparse.Namespace) -> int:
         Console().print(
             _human(obj), style=STATUS_STYLE.get(obj["status"], ""), highlight=False, markup=False
         )
+    from edge.publish import deliver_result  # outbox first, then a bounded delivery wait
+
+    report = deliver_result(cfg, outcome.identification, consignment=outcome.reference)
+    print(f"spectra-edge scan: {report.describe()}", file=sys.stderr)
     return 0
 
 

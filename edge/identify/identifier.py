@@ -68,7 +68,12 @@ class Identifier:
         """Full decision with evidence; *quality* defaults to the gates files allow."""
         x = np.asarray(wavenumbers, dtype=np.float64)
         y = np.asarray(absorbance, dtype=np.float64)
-        report = quality if quality is not None else check_quality(x, y)
+        grid = self.prepared.grid
+        report = (
+            quality
+            if quality is not None
+            else check_quality(x, y, grid_range=(float(grid[0]), float(grid[-1])))
+        )
         if not report.ok:
             return Decision(
                 Identification(

@@ -2,9 +2,11 @@
 
 Each failed gate adds a stable reason code (these strings are part of the MQTT contract):
 
-- ``saturated``: too many detector pixels at ADC full scale (sample or background).
+- ``saturated``: too many detector pixels at ADC full scale (sample or background), or an
+  absorbance so high that no light came back (or the file's y units are wrong).
 - ``low_signal``: the background single-beam signal is too weak, or the absorbance too noisy.
 - ``no_sample``: the crystal is empty (absorbance flat and near zero after baseline removal).
+- ``out_of_range``: the spectrum covers too little of the library grid (or wrong x units).
 - ``background_old``: the background was taken too long ago.
 - ``background_mismatch``: the background differs in shape from the reference background.
 """
@@ -23,9 +25,10 @@ FloatArray = npt.NDArray[np.float64]
 SATURATED = "saturated"
 LOW_SIGNAL = "low_signal"
 NO_SAMPLE = "no_sample"
+OUT_OF_RANGE = "out_of_range"
 BACKGROUND_OLD = "background_old"
 BACKGROUND_MISMATCH = "background_mismatch"
-REASONS = (SATURATED, LOW_SIGNAL, NO_SAMPLE, BACKGROUND_OLD, BACKGROUND_MISMATCH)
+REASONS = (SATURATED, LOW_SIGNAL, NO_SAMPLE, OUT_OF_RANGE, BACKGROUND_OLD, BACKGROUND_MISMATCH)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class QualityLimits:
     min_band_absorbance: float = 0.01
     max_background_age_s: float = 3600.0
     min_background_similarity: float = 0.98
+    max_absorbance: float = 4.0
+    min_grid_coverage: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -94,12 +99,14 @@ def check_quality(
     full_scale: float | None = None,
     background_age_s: float | None = None,
     reference_background: npt.ArrayLike | None = None,
+    grid_range: tuple[float, float] | None = None,
     limits: QualityLimits | None = None,
 ) -> QualityReport:
     """Run every gate that the given inputs allow; returns reasons in a fixed order.
 
     Only *wavenumbers* and *absorbance* are required (files carry nothing more); the raw
-    counts, ADC full scale, background age and the reference background enable the other gates.
+    counts, ADC full scale, background age, the reference background and the library's
+    *grid_range* (cm^-1) enable the other gates.
     """
     lim = limits or QualityLimits()
     reasons: list[str] = []
@@ -121,6 +128,16 @@ def check_quality(
                 reasons.append(LOW_SIGNAL)
 
     x, y = sort_and_clean(wavenumbers, absorbance)
+    high = float(np.percentile(y, 99))
+    metrics["absorbance_p99"] = high
+    if high > lim.max_absorbance and SATURATED not in reasons:
+        reasons.append(SATURATED)
+    if grid_range is not None:
+        lo, hi = grid_range
+        overlap = max(0.0, min(hi, float(x[-1])) - max(lo, float(x[0])))
+        metrics["grid_coverage"] = overlap / (hi - lo) if hi > lo else 0.0
+        if metrics["grid_coverage"] < lim.min_grid_coverage:
+            reasons.append(OUT_OF_RANGE)
     strength = band_strength(x, y)
     noise = noise_sigma(y)
     metrics["band_absorbance"] = strength
