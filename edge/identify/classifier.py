@@ -97,8 +97,15 @@ class Prediction:
 class Classifier:
     """A loaded TFLite classifier; build with :meth:`load`."""
 
-    def __init__(self, manifest: ModelManifest, variant: Variant, interpreter: Any) -> None:
+    def __init__(
+        self,
+        manifest: ModelManifest,
+        variant: Variant,
+        interpreter: Any,
+        model_dir: Path | None = None,
+    ) -> None:
         self.manifest = manifest
+        self.model_dir = model_dir
         self.variant: Variant = variant
         self._interp = interpreter
         self._lock = threading.Lock()
@@ -144,7 +151,7 @@ class Classifier:
         try:
             interp = interpreter_cls(model_path=str(path), num_threads=1)
             interp.allocate_tensors()
-            return cls(manifest, variant, interp)
+            return cls(manifest, variant, interp, model_dir)
         except (ValueError, RuntimeError, KeyError) as err:
             raise ModelError(f"cannot open model file {path}: {err}") from err
 
