@@ -227,8 +227,28 @@ class SpiSpectrometer:
     # --- acquisition ---------------------------------------------------------------------------
 
     def _acquire_once(self, dark: bool) -> Frame:
-        if self._source_on != (not dark):
-            self._set_source(not dark)
+        frame = self._take_frame(dark)
+        if (round(frame.integration_ms * 1000), frame.coadds) == (
+            self._integration_us,
+            self._coadds,
+        ):
+            return frame
+        # the front end lost its settings (it rebooted): apply them again, take the frame again
+        log.warning(
+            "%s: frame %d taken at %g ms x %d, configured %g ms x %d: front end reset? "
+            "writing the settings again",
+            self.label,
+            frame.sequence,
+            frame.integration_ms,
+            frame.coadds,
+            self._integration_us / 1000,
+            self._coadds,
+        )
+        self.configure(self._integration_us / 1000, self._coadds)
+        return self._take_frame(dark)
+
+    def _take_frame(self, dark: bool) -> Frame:
+        self._set_source(not dark)  # every frame: cheap, and right even after a reset
         start = self._when_idle(p.Command.START)
         started = p.StartPayload.unpack(start.payload)
         deadline = Deadline(self._clock, started.duration_us / 1e6 + self._timeout_s)

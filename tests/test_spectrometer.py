@@ -277,12 +277,19 @@ def test_unplugged_mid_frame(sim: Simulator, spec: SpiSpectrometer) -> None:
     assert big.closed  # close after unplug does not raise
 
 
-def test_recovers_after_replug(sim: Simulator, spec: SpiSpectrometer) -> None:
+def test_recovers_after_replug_with_its_settings(
+    sim: Simulator, spec: SpiSpectrometer, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec.acquire(dark=True)
     sim.frontend.unplug()
     with pytest.raises(DeviceNotFoundError):
         spec.acquire()
-    sim.frontend.replug()
-    assert spec.acquire().counts.shape == (1024,)
+    sim.frontend.replug()  # rebooted: 50 ms x 16, source off
+    with caplog.at_level(logging.WARNING):
+        frame = spec.acquire()
+    assert "reset" in caplog.text
+    assert (frame.integration_ms, frame.coadds, frame.dark) == (INTEGRATION_MS, COADDS, False)
+    assert (sim.frontend.integration_us, sim.frontend.coadds) == (20_000, COADDS)
 
 
 def test_waits_for_a_frame_it_did_not_start(sim: Simulator, spec: SpiSpectrometer) -> None:

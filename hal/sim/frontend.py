@@ -164,10 +164,12 @@ class FrontEnd:
         self.unplugged = True
 
     def replug(self) -> None:
-        """Plug the cable back in (the front end rebooted: no frame, no held response)."""
+        """Plug the cable back in: the front end reboots to its power-on state (no frame, no
+        held response, default integration and co-adds, source off)."""
         self.unplugged = False
         self._acq = None
         self._response = None
+        self.integration_us, self.coadds, self.source_on = 50_000, 16, False
 
     def true_wavenumbers(self) -> FloatArray:
         """Where each pixel really is now: calibration plus temperature drift."""
