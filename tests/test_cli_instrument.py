@@ -108,3 +108,11 @@ def test_console_script_probe_and_acquire(tmp_path: Path) -> None:
     )
     assert acq.returncode == 0, acq.stderr
     assert np.asarray(jcamp.readfile(str(out))["y"]).size == 1024
+
+
+def test_acquire_unknown_extension_is_refused(
+    tmp_path: Path, fast_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "x.xyz"
+    assert main(["acquire", "--config", str(fast_config), "--out", str(out)]) == 1
+    assert ".xyz" in capsys.readouterr().err and not out.exists()
