@@ -55,6 +55,7 @@ class Broker:
     host: str = "127.0.0.1"
     proc: subprocess.Popen[bytes] | None = None
     max_inflight: int = 0
+    users: dict[str, str] | None = None  # name -> password; anonymous refused when set
 
     @property
     def log_file(self) -> Path:
@@ -64,7 +65,7 @@ class Broker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         lines = [
             f"listener {self.port} {self.host}",
-            "allow_anonymous true",
+            f"allow_anonymous {'false' if self.users else 'true'}",
             f"user {pwd.getpwuid(os.getuid()).pw_name}",
             f"log_dest file {self.log_file}",
             "log_type error",
@@ -76,6 +77,17 @@ class Broker:
             else f"max_inflight_messages {self.max_inflight}",
             f"persistence {'true' if self.persistence else 'false'}",
         ]
+        if self.users:
+            pw = self.workdir / "passwd"
+            pw.write_text("".join(f"{u}:{p}\n" for u, p in self.users.items()))
+            pw.chmod(0o600)
+            subprocess.run(
+                [shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd", "-U", str(pw)],
+                check=True,
+                capture_output=True,
+                timeout=30,
+            )
+            lines.append(f"password_file {pw}")
         if self.persistence:
             lines += [f"persistence_location {self.workdir}/", "autosave_interval 1"]
         if self.tls is not None:
@@ -153,17 +165,22 @@ BrokerFactory = Callable[..., Broker]
 
 @pytest.fixture
 def mosquitto_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerFactory]:
-    """Make started brokers: ``factory(persistence=False, tls=None)``; all stopped at teardown."""
+    """Make started brokers: ``factory(persistence=, tls=, max_inflight=, users=)``; all
+    killed at teardown."""
     made: list[Broker] = []
 
     def make(
-        persistence: bool = False, tls: BrokerTls | None = None, max_inflight: int = 0
+        persistence: bool = False,
+        tls: BrokerTls | None = None,
+        max_inflight: int = 0,
+        users: dict[str, str] | None = None,
     ) -> Broker:
         broker = Broker(
             tmp_path_factory.mktemp("mosquitto"),
             persistence=persistence,
             tls=tls,
             max_inflight=max_inflight,
+            users=users,
         )
         made.append(broker)
         return broker.start()

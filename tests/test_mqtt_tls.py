@@ -210,3 +210,33 @@ def test_password_from_credentials_directory(
     cfg = make_config(tmp_path, 1, mqtt={"password_file": str(tmp_path / "missing")})
     with pytest.raises(ConfigError):
         read_password(cfg)
+
+
+def test_password_auth_and_refused_connect_is_not_connected(
+    tmp_path: Path, mosquitto_factory: BrokerFactory
+) -> None:
+    broker = mosquitto_factory(users={"dev-1": "right-password"})
+    good = tmp_path / "good"
+    good.write_text("right-password\n")
+    bad = tmp_path / "bad"
+    bad.write_text("wrong")
+    cfg = make_config(
+        tmp_path / "d1", broker.port, mqtt={"username": "dev-1", "password_file": str(good)}
+    )
+    link = MqttLink(cfg)
+    link.start()
+    try:
+        assert link.wait_connected(10)
+    finally:
+        link.stop()
+    cfg = make_config(
+        tmp_path / "d2", broker.port, mqtt={"username": "dev-1", "password_file": str(bad)}
+    )
+    link = MqttLink(cfg)
+    link.start()
+    try:
+        assert not link.wait_connected(2.0)
+        assert link.epoch == 0
+        assert link.last_error is not None and "refused" in link.last_error
+    finally:
+        link.stop()
