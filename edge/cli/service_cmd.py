@@ -15,7 +15,11 @@ from edge.cli.common import config_from_args
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add this group's subcommands."""
+    _register_run(sub, common)
     _register_outbox(sub, common)
+    _register_export(sub, common)
+    _register_monitor(sub, common)
+    _register_demo(sub, common)
 
 
 # -- outbox status | flush ------------------------------------------------------------------
@@ -95,3 +99,145 @@ def _outbox_flush(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0 if report.stats.waiting == 0 else 1
+
+
+# -- run | export | monitor | demo (edge.service, edge.archive, edge.monitor) ----------------
+
+
+def _register_run(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "run",
+        parents=[common],
+        help="run the appliance service (what systemd starts)",
+        description="Instrument + panel -> identification -> archive -> outbox -> MQTT, with "
+        "remote commands and periodic health. Logs to stdout; SIGTERM stops it cleanly.",
+    )
+    p.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from edge.service.run import run_service, setup_logging
+
+    cfg = config_from_args(args)
+    setup_logging(cfg)
+    if getattr(args, "verbose", False):
+        import logging
+
+        logging.getLogger().setLevel(logging.DEBUG)
+    return run_service(cfg)
+
+
+def _register_export(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "export",
+        parents=[common],
+        help="write an archived scan's spectrum to JCAMP-DX or CSV",
+        description="Export one scan from the local archive (by scan id) for a chemist.",
+    )
+    p.add_argument("scan_id", metavar="SCAN_ID", nargs="?", help="scan to export")
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="output file, .jdx or .csv (default SCAN_ID.jdx)"
+    )
+    p.add_argument(
+        "--what",
+        choices=("spectrum", "sample", "background", "dark"),
+        default="spectrum",
+        help="processed absorbance (default) or one of the raw single beams",
+    )
+    p.add_argument("--list", action="store_true", help="list archived scans instead")
+    p.set_defaults(handler=_export)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from edge.archive import Archive
+
+    cfg = config_from_args(args)
+    with Archive.from_config(cfg) as archive:
+        if args.list or not args.scan_id:
+            if not args.list:
+                print("export: give a SCAN_ID (or --list)", file=sys.stderr)
+                return 2
+            for s in archive.list(limit=50):
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(s.created))
+                print(f"{s.scan_id}  {when}Z  {s.status or '-':<10} {s.reference or ''}")
+            return 0
+        out = Path(args.output or f"{args.scan_id}.jdx")
+        archive.export(args.scan_id, out, what=args.what)
+    print(f"export: scan {args.scan_id} ({args.what}) written to {out}", file=sys.stderr)
+    return 0
+
+
+def _register_monitor(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "monitor",
+        parents=[common],
+        help="control-room view of every device under a prefix",
+        description="Live terminal view of all devices under a topic prefix: status, last "
+        "result (signature checked against each device's info key), alarms, health.",
+    )
+    p.add_argument("--host", help="broker host (default: mqtt.host)")
+    p.add_argument("--port", type=int, help="broker port (default: mqtt.port)")
+    p.add_argument(
+        "--prefix",
+        help="device prefix with wildcards (default: mqtt.prefix with + for post and device)",
+    )
+    p.add_argument("--once", action="store_true", help="print one snapshot and exit")
+    p.add_argument(
+        "--duration", type=float, metavar="S", help="stop after S seconds (with --once: collect S)"
+    )
+    p.set_defaults(handler=_monitor)
+
+
+def _monitor(args: argparse.Namespace) -> int:
+    from edge.monitor import run_monitor
+
+    cfg = config_from_args(args)
+    prefix = args.prefix or cfg.mqtt.prefix.replace("{post}", "+").replace("{device}", "+")
+    run_monitor(
+        args.host or cfg.mqtt.host,
+        args.port or cfg.mqtt.port,
+        prefix,
+        duration_s=args.duration,
+        once=args.once,
+    )
+    return 0
+
+
+def _register_demo(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="run the service with a simulated officer and show results from the broker",
+        description="What `make demo` runs: the service on the configuration (default: the "
+        "embedded one), a scripted officer pressing the mock scan button, and a control-room "
+        "subscriber printing each result as it arrives. Exit 0 only if all arrived.",
+    )
+    p.add_argument("--host", help="broker host (default: mqtt.host)")
+    p.add_argument("--port", type=int, help="broker port (default: mqtt.port)")
+    p.add_argument("--count", type=int, metavar="N", help="scan only the first N samples")
+    p.add_argument(
+        "--timeout", type=float, default=180.0, metavar="S", help="give up after S seconds"
+    )
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="keep the demo's data here (default: a temp dir)"
+    )
+    p.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from edge.service.demo import run_demo
+
+    cfg = config_from_args(args)
+    mqtt = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    if mqtt:
+        cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update=mqtt)})
+    return run_demo(
+        cfg,
+        count=args.count,
+        timeout_s=args.timeout,
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+    )

@@ -159,8 +159,12 @@ class Service:
         self.last_error: str | None = None
         self._started = False
         self._stopped = False
-        #: Called with each finished scan's summary (demo, tests); runs on the scan worker.
+        self._running = False
+        #: Called with each finished scan's signed result payload; runs on the scan worker.
         self.on_result: Callable[[dict[str, Any]], None] | None = None
+        #: Simulator only: what lies on the crystal when the button is pressed (the demo's
+        #: simulated officer sets it); None on a real box, where the officer places it.
+        self.sample_source: Callable[[], str | None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -257,6 +261,11 @@ class Service:
             raise CommandRejected("busy", f"{self._jobs.maxsize} jobs already waiting") from err
         return job.future
 
+    @property
+    def idle(self) -> bool:
+        """No job running and none waiting."""
+        return not self._running and self._jobs.empty()
+
     def press_short(self) -> None:
         """Scan button, short press: scan what is on the crystal."""
         self._press("scan")
@@ -266,8 +275,9 @@ class Service:
         self._press("background")
 
     def _press(self, kind: JobKind) -> None:
+        sample = self.sample_source() if self.sample_source and kind == "scan" else None
         try:
-            self.submit(kind, source="button")
+            self.submit(kind, source="button", sample=sample)
         except CommandRejected as err:
             log.warning("button press ignored: %s", err)
 
@@ -280,6 +290,7 @@ class Service:
                 return
             if not job.future.set_running_or_notify_cancel():
                 continue
+            self._running = True
             try:
                 summary = self._run_job(job)
             except BaseException as err:
@@ -288,6 +299,8 @@ class Service:
                     raise
             else:
                 job.future.set_result(summary)
+            finally:
+                self._running = False
 
     def _run_job(self, job: Job) -> dict[str, Any]:
         engine = self._engine or self._open_engine()

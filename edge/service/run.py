@@ -1,0 +1,82 @@
+"""``spectra-edge run``: the service process, as systemd starts it.
+
+Logs go to stdout (the journal) at ``logging.level``; SIGTERM and SIGINT stop it cleanly
+(``stopped`` published, threads joined within a deadline, exit 0). A missing panel or
+instrument does not stop it: the first is logged, the second is an instrument fault that
+is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from edge.config.schema import Config
+from edge.service.core import Service
+from edge.service.engine import ScanEngine
+from hal.errors import PanelError
+from hal.panel import Panel
+
+log = logging.getLogger(__name__)
+
+
+def setup_logging(cfg: Config) -> None:
+    """One line per event on stdout, for the journal (which adds its own timestamps)."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(cfg.logging.level)
+
+
+def open_panel(cfg: Config) -> Panel | None:
+    """The operator panel from ``[panel]``, or None (disabled, or it cannot be set up)."""
+    p = cfg.panel
+    if not p.enabled:
+        return None
+    try:
+        return Panel(
+            scan_button=p.scan_button,
+            ready_led=p.ready_led,
+            busy_led=p.busy_led,
+            alarm_led=p.alarm_led,
+            buzzer=p.buzzer,
+            long_press_s=p.long_press_s,
+            pin_factory=p.pin_factory,
+        )
+    except PanelError as err:
+        log.error("operator panel unavailable, running without it: %s", err)
+        return None
+
+
+def engine_factory(cfg: Config) -> ScanEngine:
+    """The real engine: instrument + identification (:class:`edge.pipeline.ScanPipeline`)."""
+    from edge.pipeline import ScanPipeline
+
+    return ScanPipeline.open(cfg)
+
+
+def run_service(cfg: Config, stop: threading.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or *stop*); returns the exit status."""
+    stop = stop or threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+    panel = open_panel(cfg)
+    service = Service(cfg, lambda: engine_factory(cfg), panel=panel)
+    try:
+        service.run_until(stop)
+    finally:
+        if panel is not None:
+            panel.close()
+    return 0
