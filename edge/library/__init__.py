@@ -4,7 +4,7 @@ Most callers need only :func:`load_library` (``None`` loads the shipped starter 
 
     lib = load_library()
     grid, absorbance = lib.absorbance("cocaine HCl")
-    lib.entries[lib.index("coke")].severity  # "alarm"
+    lib.entries[lib.index("cocaine hydrochloride")].severity  # "alarm" (an alias works too)
 """
 
 from edge.library.categories import (

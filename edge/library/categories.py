@@ -23,9 +23,8 @@ A mixture takes the highest severity of its components.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
 
-Severity = Literal["alarm", "warn", "info"]
+from edge.result import Severity
 
 #: Severities ordered from least to most serious.
 SEVERITY_ORDER: tuple[Severity, ...] = ("info", "warn", "alarm")
