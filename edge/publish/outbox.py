@@ -87,6 +87,17 @@ class OutboxStats:
     max_messages: int
     path: str
 
+    def for_health(self, now: float | None = None) -> dict[str, int | float | None]:
+        """The ``outbox`` member of the ``health`` message."""
+        now = time.time() if now is None else now
+        age = None if self.oldest_created is None else max(0.0, now - self.oldest_created)
+        return {
+            "waiting": self.waiting,
+            "alarms_waiting": self.alarms_waiting,
+            "dropped": self.dropped,
+            "oldest_age_s": age,
+        }
+
 
 class Outbox:
     """SQLite-backed FIFO of messages awaiting a broker acknowledgement.
