@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,21 @@ from edge.preprocess.pipeline import Spec, preprocess_many, spec_grid, spec_hash
 
 log = logging.getLogger(__name__)
 
-_MEMORY: dict[tuple[str, str], tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]] = {}
+#: Recently prepared libraries (LRU, a few entries: evaluation prepares many subsets).
+_MEMORY: OrderedDict[tuple[str, str], npt.NDArray[np.float32]] = OrderedDict()
+_MEMORY_ENTRIES = 4
+
+
+def _remember(key: tuple[str, str], mat: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    _MEMORY[key] = mat
+    _MEMORY.move_to_end(key)
+    while len(_MEMORY) > _MEMORY_ENTRIES:
+        _MEMORY.popitem(last=False)
+    return mat
 
 
 def entry_masks(library: Library) -> npt.NDArray[np.bool_]:
-    """Per-entry mask of library grid points that carry data (``valid_range``, else non-zero)."""
+    """Per-entry mask of library grid points that carry data (``valid_range``, else all)."""
     grid = library.grid
     masks = np.ones((len(library), grid.size), dtype=bool)
     for i, e in enumerate(library.entries):
@@ -37,38 +48,41 @@ def entry_masks(library: Library) -> npt.NDArray[np.bool_]:
 
 
 def _cache_file(cache_dir: Path, library: Library, spec: Spec) -> Path:
-    return cache_dir / f"prep-{library.content_hash[:24]}-{spec_hash(spec)}.npz"
+    return cache_dir / f"prep-{library.content_hash[:24]}-{spec_hash(spec)}.npy"
 
 
 def preprocess_library(
     library: Library, spec: Spec, cache_dir: Path | None = None
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
-    """The library's preprocessed matrix and masks (from memory, disk cache, or computed)."""
+) -> npt.NDArray[np.float32]:
+    """The library's preprocessed matrix (from memory, the disk cache, or computed).
+
+    The disk cache is a plain ``.npy`` file opened memory-mapped, so a large library's
+    matrix is paged in by the OS rather than copied into the heap.
+    """
     key = (library.content_hash, spec_hash(spec))
     if key in _MEMORY:
-        return _MEMORY[key]
+        return _remember(key, _MEMORY[key])
+    n_points = spec_grid(spec).size
     path = _cache_file(cache_dir, library, spec) if cache_dir is not None else None
     if path is not None and path.is_file():
         try:
-            with np.load(path, allow_pickle=False) as z:
-                mat, masks = z["matrix"], z["masks"]
-            if mat.shape == (len(library), spec_grid(spec).size):
-                _MEMORY[key] = (mat, masks)
-                return mat, masks
-        except (OSError, ValueError, KeyError) as err:
+            mat = np.load(path, mmap_mode="r", allow_pickle=False)
+            if mat.shape == (len(library), n_points) and mat.dtype == np.float32:
+                return _remember(key, mat)
+            log.warning("preprocessing cache %s has the wrong shape; rebuilding", path)
+        except (OSError, ValueError) as err:
             log.warning("ignoring unreadable preprocessing cache %s: %s", path, err)
-    mat, masks = preprocess_many(library.grid, library.spectra, spec, entry_masks(library))
+    mat, _masks = preprocess_many(library.grid, library.spectra, spec, entry_masks(library))
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
             with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, matrix=mat, masks=masks)
+                np.save(fh, mat, allow_pickle=False)
             os.replace(tmp, path)
         except OSError as err:
             log.warning("cannot write preprocessing cache %s: %s", path, err)
-    _MEMORY[key] = (mat, masks)
-    return mat, masks
+    return _remember(key, mat)
 
 
 class PreparedLibrary:
@@ -84,7 +98,7 @@ class PreparedLibrary:
         self.library = library
         self.spec = validate_spec(spec or {})
         self.grid = spec_grid(self.spec)
-        matrix, self.masks = preprocess_library(library, self.spec, cache_dir)
+        matrix = preprocess_library(library, self.spec, cache_dir)
         self.index = SearchIndex(matrix, **index_options)
 
     def __len__(self) -> int:
