@@ -56,7 +56,7 @@ class SearchIndex:
         *,
         prefilter_min: int = PREFILTER_MIN_ROWS,
         rank: int = 48,
-        chunk_rows: int = 8192,
+        chunk_rows: int = 1024,
         seed: int = 0,
     ) -> None:
         self.matrix: F32 = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -75,16 +75,22 @@ class SearchIndex:
         return int(self.matrix.shape[0])
 
     def _build_prefilter(self, rank: int, seed: int) -> None:
+        """Leading principal directions from a row sample (second-moment matrix, d x d)."""
         rng = np.random.default_rng(seed)
-        n = self.matrix.shape[0]
-        sample = self.matrix[np.sort(rng.choice(n, size=min(n, 4000), replace=False))]
-        _, _, vt = np.linalg.svd(sample.astype(np.float64), full_matrices=False)
-        self.basis = np.ascontiguousarray(vt[:rank].T, dtype=np.float32)  # (d, rank)
+        n, d = self.matrix.shape
+        sample = np.sort(rng.choice(n, size=min(n, 4000), replace=False))
+        second = np.zeros((d, d), dtype=np.float64)
+        for start in range(0, sample.size, self.chunk_rows):
+            block = self.matrix[sample[start : start + self.chunk_rows]].astype(np.float64)
+            second += block.T @ block
+        _, vecs = np.linalg.eigh(second)  # ascending eigenvalues
+        self.basis = np.ascontiguousarray(vecs[:, ::-1][:, :rank], dtype=np.float32)  # (d, rank)
+        basis64 = self.basis.astype(np.float64)
         proj = np.empty((n, rank), dtype=np.float32)
         res = np.empty(n, dtype=np.float32)
         for start in range(0, n, self.chunk_rows):
             block = self.matrix[start : start + self.chunk_rows].astype(np.float64)
-            p = block @ self.basis.astype(np.float64)
+            p = block @ basis64
             proj[start : start + len(block)] = p
             r2 = np.einsum("ij,ij->i", block, block) - np.einsum("ij,ij->i", p, p)
             res[start : start + len(block)] = np.sqrt(np.maximum(r2, 0.0))
