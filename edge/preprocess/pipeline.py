@@ -105,6 +105,13 @@ def preprocess_with_mask(
     s = validate_spec(spec if spec is not None else DEFAULT_SPEC)
     g = s["grid"]
     grid = make_grid(float(g["start"]), float(g["stop"]), float(g["step"]))
+    return _run(wavenumbers, absorbance, s, grid)
+
+
+def _run(
+    wavenumbers: npt.ArrayLike, absorbance: npt.ArrayLike, s: Spec, grid: FloatArray
+) -> tuple[FloatArray, BoolArray]:
+    """The pipeline proper, on a validated spec *s* and its *grid*."""
     y, valid = resample(wavenumbers, absorbance, grid)
     if s["atr_correction"]["enabled"]:
         y = atr_correct(grid, y, float(s["atr_correction"]["reference_cm1"]))
@@ -154,7 +161,8 @@ def preprocess_many(
     x = np.asarray(wavenumbers, dtype=np.float64)
     m = np.atleast_2d(np.asarray(spectra, dtype=np.float64))
     v = None if valid is None else np.atleast_2d(np.asarray(valid, dtype=bool))
-    grid = spec_grid(spec if spec is not None else DEFAULT_SPEC)
+    s = validate_spec(spec if spec is not None else DEFAULT_SPEC)
+    grid = spec_grid(s)
     out = np.zeros((m.shape[0], grid.size), dtype=np.float32)
     masks = np.zeros((m.shape[0], grid.size), dtype=bool)
     for i, row in enumerate(m):
@@ -162,8 +170,8 @@ def preprocess_many(
             sel = v[i] & np.isfinite(row)
             if sel.sum() < 2:
                 continue
-            vec, mask = preprocess_with_mask(x[sel], row[sel], spec)
+            vec, mask = _run(x[sel], row[sel], s, grid)
         else:
-            vec, mask = preprocess_with_mask(x, row, spec)
+            vec, mask = _run(x, row, s, grid)
         out[i], masks[i] = vec, mask
     return out, masks

@@ -136,10 +136,10 @@ def remove_baseline(
 
 
 def savgol(values: FloatArray, window: int, polyorder: int, deriv: int = 0) -> FloatArray:
-    """Savitzky-Golay smoothing (deriv 0) or derivative, per grid point, edges interpolated."""
+    """Savitzky-Golay smoothing (deriv 0) or derivative per grid point (edges: nearest value)."""
     return np.asarray(
         savgol_filter(
-            np.asarray(values, dtype=np.float64), window, polyorder, deriv=deriv, mode="interp"
+            np.asarray(values, dtype=np.float64), window, polyorder, deriv=deriv, mode="nearest"
         ),
         dtype=np.float64,
     )
