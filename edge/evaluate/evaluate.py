@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ def evaluate_library(
     library: Library,
     *,
     classifier: Any | None = None,
+    classifier_factory: Callable[[Library], Any] | None = None,
     holdout: float = 0.1,
     seed: int = 0,
     out_dir: Path | None = None,
@@ -30,13 +32,16 @@ def evaluate_library(
 ) -> dict[str, Any]:
     """Evaluate the product and the plain-correlation baseline on one challenge set.
 
-    A *classifier* must have been trained on the known part of the split (it is only
-    consulted, never retrained here). Writes PNGs, ``summary.json`` and the fitted
-    ``calibration.json`` to *out_dir* when given; returns the summary.
+    A *classifier* must have been trained on the known part of the split; alternatively
+    *classifier_factory* is called with that known part and returns one (e.g. trains it).
+    Writes PNGs, ``summary.json`` and the fitted ``calibration.json`` to *out_dir* when
+    given; returns the summary.
     """
     t0 = time.perf_counter()
     split = split_library(library, holdout, seed)
     known = library.subset(split.known)
+    if classifier is None and classifier_factory is not None:
+        classifier = classifier_factory(known)
     calibration = calibrate_library(known, seed=seed + 1)
     product = Identifier(known, classifier, calibration=calibration)
     queries = build_challenge(
