@@ -139,7 +139,8 @@ def main() -> int:
             print(
                 f"seed {seed}: held out {', '.join(s['held_out'])}\n"
                 f"  product : top1 {p['top1']:.3f}  unknown->no_match {p['unknown_rejection']:.3f}"
-                f" (family right {p['unknown_family_accuracy']:.3f})  mix2 both {p['mixture2_both_found']:.3f}"
+                f" (family right {p['unknown_family_accuracy']:.3f})"
+                f"  mix2 both {p['mixture2_both_found']:.3f}"
                 f"  mix3 all {p['mixture3_all_found']:.3f}\n"
                 f"  baseline: top1 {b['top1']:.3f} (hit {b['top1_hit']:.3f})  unknown->no_match"
                 f" {b['unknown_rejection']:.3f}  mix2 both {b['mixture2_both_found']:.3f}"
