@@ -264,8 +264,7 @@ def test_absent_device_at_open(sim: Simulator) -> None:
     assert elapsed(sim, t0) <= RESPONSE_TIMEOUT_S + 0.001
 
 
-def test_unplugged_mid_frame(sim: Simulator, spec: SpiSpectrometer) -> None:
-    spec.configure(20.0, 4)
+def test_unplugged_mid_frame() -> None:
     sim2 = make_simulator(clock=FakeClock(), pixels=4096, bits=32)
     with open_spec(sim2) as big:
         sim2.faults.inject(Fault.UNPLUG_MID_FRAME)
