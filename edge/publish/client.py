@@ -124,6 +124,7 @@ class MqttLink:
         self._epoch = 0  # incremented on every successful connect
         self._window = DEFAULT_WINDOW
         self._retained: dict[str, bytes] = {}
+        self._maintenance: bytes | None = None
         self._command_handler: Callable[[Command], None] | None = None
         self._publish_listeners: list[PublishCallback] = []
         self._connect_listeners: list[Callable[[bool], None]] = []
@@ -276,8 +277,9 @@ class MqttLink:
             window,
         )
         if self.role == "device":
-            online = status_payload("online", self.device, self.post)
-            self._retained["status"] = canonical_json(online)
+            if self._maintenance is None:
+                online = status_payload("online", self.device, self.post)
+                self._retained["status"] = canonical_json(online)
             for kind in RETAINED_KINDS:
                 payload = self._retained.get(kind)
                 if payload is not None:
@@ -360,6 +362,8 @@ class MqttLink:
         topic = self.topics.state(kind)
         data = canonical_json(payload)
         self._retained[kind] = data
+        if kind == "status":  # maintenance survives reconnects; anything else ends it
+            self._maintenance = data if payload.get("state") == "maintenance" else None
         if self._connected.is_set():
             info = self._client.publish(topic, data, qos=1, retain=True)
             if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
