@@ -15,7 +15,9 @@ Writes JSON to bench/results/bench_mqtt.json. Usage: python bench/bench_mqtt.py 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import multiprocessing
 import os
 import platform
 import shutil
@@ -27,6 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +105,7 @@ class Sink:
             raise TimeoutError("sink not subscribed")
 
     def _on_message(self, c: mqtt.Client, u: Any, msg: mqtt.MQTTMessage) -> None:
-        now = time.perf_counter()
+        now = time.monotonic()
         sid = json.loads(msg.payload)["scan_id"]
         with self.cond:
             self.arrivals.setdefault(sid, now)
@@ -110,6 +113,7 @@ class Sink:
             self.cond.notify_all()
 
     def wait_distinct(self, n: int, timeout: float) -> float:
+        """Wait for *n* distinct results; the arrival time of the last one."""
         deadline = time.monotonic() + timeout
         with self.cond:
             while len(self.arrivals) < n:
@@ -117,7 +121,7 @@ class Sink:
                 if left <= 0:
                     raise TimeoutError(f"sink has {len(self.arrivals)}/{n}")
                 self.cond.wait(min(left, 0.1))
-        return time.perf_counter()
+            return max(self.arrivals.values())
 
     def reset(self) -> None:
         with self.cond:
@@ -127,6 +131,66 @@ class Sink:
     def close(self) -> None:
         self.c.disconnect()
         self.c.loop_stop()
+
+
+def _sink_process(port: int, topic: str, conn: Connection) -> None:
+    """Body of the subscriber process: answers 'reset' and ('wait', n, timeout)."""
+    sink = Sink(port, topic)
+    conn.send("ready")
+    while True:
+        msg = conn.recv()
+        if msg == "close":
+            sink.close()
+            return
+        if msg == "reset":
+            sink.reset()
+            conn.send("ok")
+            continue
+        _, n, timeout = msg
+        try:
+            last = sink.wait_distinct(n, timeout)
+            with sink.cond:
+                conn.send(("ok", last, dict(sink.arrivals)))
+        except TimeoutError as err:
+            conn.send(("timeout", str(err), {}))
+
+
+class RemoteSink:
+    """The subscriber in its own process (as the control room is): it does not compete with
+    the device for the GIL. Arrival times use CLOCK_MONOTONIC, shared by all processes."""
+
+    def __init__(self, port: int, topic: str) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_sink_process, args=(port, topic, child), daemon=True)
+        self._proc.start()
+        if not self._conn.poll(30) or self._conn.recv() != "ready":
+            raise TimeoutError("sink process did not start")
+        self.arrivals: dict[str, float] = {}
+
+    def reset(self) -> None:
+        self._conn.send("reset")
+        if not self._conn.poll(10):
+            raise TimeoutError("sink process unresponsive")
+        self._conn.recv()
+        self.arrivals = {}
+
+    def wait_distinct(self, n: int, timeout: float) -> float:
+        self._conn.send(("wait", n, timeout))
+        if not self._conn.poll(timeout + 10):
+            raise TimeoutError("sink process unresponsive")
+        status, last, arrivals = self._conn.recv()
+        if status != "ok":
+            raise TimeoutError(last)
+        self.arrivals = arrivals
+        return float(last)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.send("close")
+        self._proc.join(5)
+        if self._proc.is_alive():
+            self._proc.kill()
 
 
 def identification() -> Identification:
@@ -159,12 +223,12 @@ def bench_raw(port: int, payload: bytes, n: int, window: int) -> float:
     c.on_publish = on_publish
     c.connect("127.0.0.1", port)
     c.loop_start()
-    t0 = time.perf_counter()
+    t0 = time.monotonic()
     for _ in range(n):
         c.publish("bench/raw", payload, qos=1)
     if not done.wait(120):
         raise TimeoutError("raw baseline did not finish")
-    elapsed = time.perf_counter() - t0
+    elapsed = time.monotonic() - t0
     c.disconnect()
     c.loop_stop()
     return n / elapsed
@@ -191,14 +255,14 @@ def make_courier(work: Path, port: int, mode: str) -> Courier:
 
 
 def durable_throughput(
-    courier: Courier, sink: Sink, ident: Identification, n: int, grouped: bool = False
+    courier: Courier, sink: RemoteSink, ident: Identification, n: int, grouped: bool = False
 ) -> tuple[float, float]:
     """Results/s submitted -> all at the subscriber; and the bare submit rate.
 
     *grouped*: through the writer thread's group commit (submit_result_nowait).
     """
     sink.reset()
-    t0 = time.perf_counter()
+    t0 = time.monotonic()
     if grouped:
         futures = [courier.submit_result_nowait(ident) for _ in range(n)]
         for f in futures:
@@ -206,24 +270,24 @@ def durable_throughput(
     else:
         for _ in range(n):
             courier.submit_result(ident)
-    t_submitted = time.perf_counter()
+    t_submitted = time.monotonic()
     t_end = sink.wait_distinct(n, 120)
     return n / (t_end - t0), n / (t_submitted - t0)
 
 
 def latency(
-    courier: Courier, sink: Sink, ident: Identification, n: int, rate: float
+    courier: Courier, sink: RemoteSink, ident: Identification, n: int, rate: float
 ) -> list[float]:
     """Submit -> subscriber latencies (ms) at a steady *rate*, sorted."""
     sink.reset()
     starts: dict[str, float] = {}
-    next_t = time.perf_counter()
+    next_t = time.monotonic()
     for _ in range(n):
         sid = str(uuid.uuid4())
-        starts[sid] = time.perf_counter()
+        starts[sid] = time.monotonic()
         courier.submit_result(ident, scan_id=sid)
         next_t += 1 / rate
-        time.sleep(max(0.0, next_t - time.perf_counter()))
+        time.sleep(max(0.0, next_t - time.monotonic()))
     sink.wait_distinct(n, 60)
     return sorted((sink.arrivals[s] - t) * 1000 for s, t in starts.items())
 
@@ -249,12 +313,12 @@ def main() -> int:
     ident = identification()
     results: dict[str, Any] = {}
     couriers: list[Courier] = []
-    sink: Sink | None = None
+    sink: RemoteSink | None = None
     try:
         courier = make_courier(work, broker.port, "FULL")
         couriers.append(courier)
         link, outbox = courier.link, courier.outbox
-        sink = Sink(broker.port, link.topics.result)
+        sink = RemoteSink(broker.port, link.topics.result)
         sample = courier.submit_result(ident)
         sink.wait_distinct(1, 10)
         payload = json.dumps(sample.payload, separators=(",", ":")).encode()
@@ -288,19 +352,19 @@ def main() -> int:
         deadline = time.monotonic() + 10
         while link.connected and time.monotonic() < deadline:
             time.sleep(0.01)
-        t_q = time.perf_counter()
+        t_q = time.monotonic()
         for _ in range(n_backlog):
             courier.submit_result(ident)
-        queue_s = time.perf_counter() - t_q
-        t_back = time.perf_counter()
+        queue_s = time.monotonic() - t_q
+        t_back = time.monotonic()
         broker.start()
         while not link.connected:
             time.sleep(0.005)
-        t_conn = time.perf_counter()
+        t_conn = time.monotonic()
         t_all = sink.wait_distinct(n_backlog, 120)
         while len(outbox):
             time.sleep(0.01)
-        t_empty = time.perf_counter()
+        t_empty = time.monotonic()
         drain = t_all - t_back
         drain_connected = t_all - t_conn
         print(
