@@ -27,6 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edge.config.schema import Config
@@ -149,14 +150,14 @@ def _describe(result: dict[str, Any], info: dict[str, Any] | None) -> Table:
     style = {"alarm": "bold red", "warn": "yellow"}.get(str(sev), "green")
     table.add_row("status", f"[{style}]{status}[/] (severity {sev})")
     if sub:
-        table.add_row("substance", f"{sub.get('name')} [{sub.get('category')}]")
+        table.add_row("substance", escape(f"{sub.get('name')} [{sub.get('category')}]"))
     mix = result.get("mixture") or []
     if status == "mixture":
         table.add_row("mixture", ", ".join(f"{m['name']} {m['contribution']:.0%}" for m in mix))
     if status == "no_match" and result.get("family"):
         table.add_row("nearest class", str(result["family"]))
     if result.get("reason"):
-        table.add_row("reason", str(result["reason"]))
+        table.add_row("reason", escape(str(result["reason"])))
     table.add_row("confidence", f"{float(result.get('confidence', 0)):.2f}")
     hits = result.get("hits") or []
     if hits:
