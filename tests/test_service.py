@@ -456,3 +456,22 @@ def test_stop_is_bounded_and_idempotent(tmp_path: Path, broker: Broker) -> None:
     panel.close()
     assert time.monotonic() - t0 < 6
     assert not [t for t in threading.enumerate() if t.name in ("scan-worker", "housekeeping")]
+
+
+def test_health_is_published_periodically_and_validates(
+    tmp_path: Path, broker: Broker, watcher: Subscriber
+) -> None:
+    svc, panel = start_service(tmp_path, broker.port, FakeEngine(), health=0.2)
+    try:
+        msgs = watcher.wait_count(f"{PREFIX}/health", 4, timeout=10)
+    finally:
+        svc.stop()
+        panel.close()
+    bodies = [m.json() for m in msgs]
+    for b in bodies:
+        validate_message(f"{PREFIX}/health", b)
+    last = bodies[-1]
+    assert last["instrument_temperature_c"] == 31.5 and last["background_age_s"] == 12.0
+    assert last["disk_free_bytes"] > 0 and last["outbox"]["waiting"] == 0
+    assert last["commands"]["ok"] >= 1  # the readiness ping
+    assert bodies[-1]["uptime_s"] > bodies[0]["uptime_s"]

@@ -4,6 +4,8 @@
 * ``spectra-edge run`` as a process: online, a remote scan, SIGTERM -> ``stopped``, exit 0;
 * ``spectra-edge export`` of an archived scan, read back by the independent ``jcamp`` reader;
 * ``spectra-edge monitor --once`` shows the device, its result and its valid signature.
+
+The demo has its own file, tests/test_demo.py.
 """
 
 from __future__ import annotations
@@ -190,33 +192,6 @@ def test_run_process_scans_remotely_and_stops_cleanly_on_sigterm(
     assert res["scan_id"] in listed.stdout and "TGHU 8812345" in listed.stdout
     missing = run_cli("export", "no-such-scan", config=config)
     assert missing.returncode == 1 and "not in the archive" in missing.stderr
-
-
-def test_demo_runs_to_completion_against_a_test_broker(mosquitto: Broker) -> None:
-    done = subprocess.run(
-        [*CLI, "demo", "--port", str(mosquitto.port), "--count", "3", "--timeout", "90"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "120"},
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "3/3 results arrived on the broker" in done.stdout
-    assert done.stdout.count("signature   valid") == 3
-    assert "Lactose monohydrate" in done.stdout and "Cocaine HCl" in done.stdout
-
-
-def test_demo_fails_cleanly_without_a_broker(tmp_path: Path) -> None:
-    from conftest import free_port
-
-    done = subprocess.run(
-        [*CLI, "demo", "--port", str(free_port()), "--count", "1", "--timeout", "20"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 1
-    assert "no MQTT broker" in done.stderr
 
 
 def test_export_without_scan_id_is_a_usage_error(tmp_path: Path) -> None:
