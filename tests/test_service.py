@@ -421,6 +421,7 @@ def test_instrument_fault_shows_maintenance_and_recovers(
         health = retained_json(watcher, "health", lambda b: b["last_error"])
         assert "InstrumentTimeoutError" in health["last_error"]
         assert svc.counters.faults == 1
+        assert engine.backgrounds == 0  # reopening acquired nothing behind the officer's back
     finally:
         svc.stop()
         panel.close()

@@ -58,7 +58,8 @@ from hal.errors import HalError
 
 log = logging.getLogger(__name__)
 
-JobKind = Literal["scan", "background"]
+#: scan, background, or reopen (after a fault: open the instrument again, acquire nothing).
+JobKind = Literal["scan", "background", "reopen"]
 
 #: Bounds of the retry delay after an instrument fault, s.
 FAULT_RETRY_MIN_S = 1.0
@@ -306,6 +307,8 @@ class Service:
         engine = self._engine or self._open_engine()
         if engine is None:
             raise EdgeError(f"instrument unavailable: {self._fault}")
+        if job.kind == "reopen":
+            return {}
         self._panel("show_busy")
         severity: str | None = None
         try:
@@ -447,7 +450,7 @@ class Service:
             if self._fault is not None and now >= self._next_retry and self._jobs.empty():
                 with contextlib.suppress(queue.Full):
                     # reopening happens on the scan worker, which owns the instrument
-                    self._jobs.put_nowait(Job("background", "fault-retry"))
+                    self._jobs.put_nowait(Job("reopen", "fault-retry"))
                 self._next_retry = now + self._fault_retry_s
             if now >= next_health:
                 self._publish_health()
