@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: Default filter: every device of every post under ``customs/``.
 DEFAULT_PREFIX = "customs/+/+"
+#: Scan ids remembered per device to drop QoS 1 duplicates (bounded memory).
+DEDUPE_WINDOW = 10_000
 
 
 @dataclass
@@ -48,7 +51,7 @@ class DeviceView:
     signature: str | None = None
     results: int = 0
     invalid: int = 0
-    seen_scan_ids: set[str] = field(default_factory=set)
+    seen_scan_ids: OrderedDict[str, None] = field(default_factory=OrderedDict)
     duplicates: int = 0
 
     @property
@@ -148,7 +151,9 @@ class MonitorState:
         if scan_id in view.seen_scan_ids:  # QoS 1 may deliver twice: dedupe on scan_id
             view.duplicates += 1
             return
-        view.seen_scan_ids.add(scan_id)
+        view.seen_scan_ids[scan_id] = None
+        if len(view.seen_scan_ids) > DEDUPE_WINDOW:
+            view.seen_scan_ids.popitem(last=False)
         view.results += 1
         view.last_result = body
         view.signature = check_signature(body, view.info)

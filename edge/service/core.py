@@ -335,8 +335,9 @@ class Service:
         result = engine.scan(job.sample)
         ident = result.identification
         scan_id = messages.new_scan_id()
-        self._archive(scan_id, job, result)
+        # the result is committed to the durable outbox first: it is what must never be lost
         submitted = self.courier.submit_result(ident, scan_id=scan_id, consignment=job.consignment)
+        self._archive(scan_id, job, result)
         self.counters.scans += 1
         if messages.is_alarm(ident):
             self.counters.alarms += 1
