@@ -70,6 +70,7 @@ def evaluate_library(
         "beats_baseline_on_all_three": all(beats.values()),
         "calibration": {
             "identify_min_r": calibration.params.identify_min_r,
+            "mixture_min_fit": calibration.params.mixture.min_fit,
             "reliability": rel_ours,
         },
         "seconds": round(time.perf_counter() - t0, 2),

@@ -34,6 +34,7 @@ class Outcome:
     confidence: float
     correct: bool
     evidence: dict[str, float] = field(default_factory=dict)
+    multi: tuple[str, ...] = ()  # best multi-component model, accepted or not
 
 
 def score(q: Query, d: Decision) -> Outcome:
@@ -127,18 +128,51 @@ def fit_identify_threshold(
     Objective: singles identified correctly plus unknowns rejected (equal weight, as rates);
     ties resolve to the middle of the best plateau.
     """
-    cand = list(grid or np.round(np.arange(0.70, 0.991, 0.005), 3))
-    singles = [o for o in outcomes if o.query.kind == "single" and o.status != "mixture"]
-    unknowns = [o for o in outcomes if o.query.kind == "unknown" and o.status != "mixture"]
-    if not singles or not unknowns:
-        return DecisionParams().identify_min_r
-    s_r1 = np.array([o.evidence.get("r1", 0.0) for o in singles])
-    s_ok = np.array([bool(o.hits) and o.hits[0] == o.query.truth[0] for o in singles])
-    u_r1 = np.array([o.evidence.get("r1", 0.0) for o in unknowns])
-    objective = [float(np.mean(s_ok & (s_r1 >= t)) + np.mean(u_r1 < t)) for t in cand]
-    best = max(objective)
-    plateau = [t for t, v in zip(cand, objective, strict=True) if v >= best - 1e-9]
-    return float(plateau[len(plateau) // 2])
+    return fit_thresholds(outcomes, DecisionParams(), r_grid=grid, fit_grid=())[0]
+
+
+def fit_thresholds(
+    outcomes: Sequence[Outcome],
+    params: DecisionParams,
+    r_grid: Sequence[float] | None = None,
+    fit_grid: Sequence[float] | None = None,
+) -> tuple[float, float]:
+    """Jointly fit ``identify_min_r`` and the mixture ``min_fit`` on simulated outcomes.
+
+    Objective: rate of singles identified correctly + rate of unknowns answered no_match +
+    rate of two-component mixtures with both parts named (each kind weighted equally); ties
+    resolve to the middle of the best plateau (in grid order). An empty *fit_grid* keeps
+    ``params.mixture.min_fit``.
+    """
+    r_cand = list(r_grid or np.round(np.arange(0.70, 0.991, 0.005), 3))
+    f_cand = (
+        list(fit_grid) if fit_grid is not None else list(np.round(np.arange(0.90, 0.991, 0.005), 3))
+    )
+    if not f_cand:
+        f_cand = [params.mixture.min_fit]
+    kinds = {k: [o for o in outcomes if _kind(o) == k] for k in ("single", "unknown", "mixture2")}
+    if not kinds["single"] or not kinds["unknown"]:
+        return params.identify_min_r, params.mixture.min_fit
+    scored: list[tuple[float, float, float]] = []
+    for f in f_cand:
+        for t in r_cand:
+            p = replace(
+                params, identify_min_r=float(t), mixture=replace(params.mixture, min_fit=float(f))
+            )
+            total = 0.0
+            for group in kinds.values():
+                if group:
+                    total += float(np.mean([_redecide(o, p).correct for o in group]))
+            scored.append((total, float(t), float(f)))
+    best = max(v for v, _, _ in scored)
+    plateau = [(t, f) for v, t, f in scored if v >= best - 1e-9]
+    return plateau[len(plateau) // 2]
+
+
+def _kind(o: Outcome) -> str:
+    if o.query.kind == "mixture":
+        return "mixture2" if len(o.query.truth) == 2 else "mixture3"
+    return o.query.kind
 
 
 def calibration_records(outcomes: Sequence[Outcome]) -> list[tuple[str, dict[str, float], bool]]:
@@ -168,8 +202,10 @@ def calibrate_library(
         ident = Identifier(inner, None, calibration=Calibration(params))
         queries = build_challenge(library, split, seed=seed + 104729 * (k + 1), **challenge_options)
         outcomes += run(ident, queries)
-    threshold = fit_identify_threshold(outcomes)
-    params = replace(params, identify_min_r=threshold)
+    threshold, min_fit = fit_thresholds(outcomes, params)
+    params = replace(
+        params, identify_min_r=threshold, mixture=replace(params.mixture, min_fit=min_fit)
+    )
     # Re-score with the fitted threshold, then fit the confidence models on those decisions.
     rescored = [_redecide(o, params) for o in outcomes]
     meta = {
@@ -184,17 +220,19 @@ def calibrate_library(
 
 
 def _redecide(o: Outcome, params: DecisionParams) -> Outcome:
-    """The outcome had the threshold been *params.identify_min_r* (mixtures unchanged)."""
-    if o.status in ("mixture", "rejected"):
+    """The outcome had the decision used *params* (thresholds only; the evidence is kept)."""
+    if o.status == "rejected":
         return o
-    r1 = o.evidence.get("r1", 0.0)
-    if r1 >= params.identify_min_r:
-        names = o.hits[:1]
-        status = "identified"
-        correct = o.query.kind == "single" and names == o.query.truth
+    q = o.query
+    if len(o.multi) > 1 and o.evidence.get("multi_fit", 0.0) >= params.mixture.min_fit:
+        names, status = o.multi, "mixture"
+        correct = q.kind == "mixture" and set(q.truth) <= set(names)
+    elif o.evidence.get("r1", 0.0) >= params.identify_min_r:
+        names, status = o.hits[:1], "identified"
+        correct = q.kind == "single" and names == q.truth
     else:
         names, status = (), "no_match"
-        correct = o.query.kind == "unknown"
+        correct = q.kind == "unknown"
     return replace(o, status=status, names=names, correct=correct)
 
 
@@ -204,6 +242,7 @@ __all__ = [
     "calibrate_library",
     "calibration_records",
     "fit_identify_threshold",
+    "fit_thresholds",
     "metrics",
     "run",
     "score",

@@ -36,6 +36,8 @@ class Decision:
     identification: Identification
     evidence: dict[str, float] = field(default_factory=dict)
     rows: tuple[int, ...] = ()
+    #: Names of the best multi-component model, accepted or not (calibration re-decides).
+    multi: tuple[str, ...] = ()
 
 
 def family_name(prepared: PreparedLibrary, row: int) -> str:
@@ -82,7 +84,9 @@ def decide(
         "single_fit": mix.single_fit,
         "min_share": min(mix.contributions) if mix.contributions else 1.0,
         "n_components": float(len(mix.rows)),
+        "multi_fit": mix.multi_fit,
     }
+    multi = tuple(lib.entries[r].name for r in mix.multi_rows)
     clf_probs = _classifier_probs(prediction)
     if mix.is_mixture:
         comps = tuple(
@@ -109,6 +113,7 @@ def decide(
             ),
             evidence,
             mix.rows,
+            multi,
         )
     evidence["clf_top"] = clf_probs.get(lib.entries[rows[0]].name, 0.5) if clf_probs else 0.5
     if r1 >= params.identify_min_r:
@@ -125,11 +130,12 @@ def decide(
             ),
             evidence,
             (rows[0],),
+            multi,
         )
     fam = _family_for_unknown(prepared, rows, scores, prediction, calibration)
     conf = calibration.confidence("no_match", evidence)
     return Decision(
-        Identification("no_match", None, round(conf, 4), family=fam, **common), evidence, ()
+        Identification("no_match", None, round(conf, 4), family=fam, **common), evidence, (), multi
     )
 
 

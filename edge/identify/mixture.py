@@ -51,6 +51,9 @@ class MixtureFit:
     fit: float
     single_fit: float
     p_value: float
+    #: The best multi-component model before the ``min_fit`` test (for calibration).
+    multi_rows: tuple[int, ...] = ()
+    multi_fit: float = 0.0
 
     @property
     def is_mixture(self) -> bool:
@@ -131,8 +134,9 @@ def analyse_mixture(
         chosen, coef, rss, p_value = rows, c, new_rss, pv
     fit = float(np.sqrt(max(1.0 - rss, 0.0)))
     single_fit = float(np.sqrt(max(1.0 - single_rss, 0.0)))
+    multi_rows, multi_fit = (tuple(chosen), fit) if len(chosen) > 1 else ((), 0.0)
     if len(chosen) > 1 and fit < p.min_fit:
-        chosen, coef, fit, p_value = chosen[:1], coef[:1], single_fit, 1.0
+        chosen, coef, fit, p_value = chosen[:1], np.ones(1), single_fit, 1.0
     shares = coef / coef.sum() if coef.sum() > 0 else np.ones(len(chosen)) / len(chosen)
     order = np.argsort(-shares)
     return MixtureFit(
@@ -141,4 +145,6 @@ def analyse_mixture(
         fit=fit,
         single_fit=single_fit,
         p_value=p_value,
+        multi_rows=multi_rows,
+        multi_fit=multi_fit,
     )
