@@ -182,3 +182,29 @@ def test_window_limits_messages_in_flight(tmp_path: Path) -> None:
     finally:
         courier.stop()
         courier.outbox.close()
+
+
+def test_one_shot_results_before_first_connect_stay_live(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, 1)
+    outbox = Outbox(tmp_path / "o.db")
+    key = DeviceKey.generate()
+    old = Courier(cfg, ScriptedLink(), outbox, key)  # type: ignore[arg-type]
+    left_over = old.submit_result(make_identification(0))  # from an earlier process
+    link = ScriptedLink()
+    courier = Courier(
+        cfg,
+        link,
+        outbox,
+        key,
+        live_before_first_connect=True,  # type: ignore[arg-type]
+    )
+    courier.start()
+    try:
+        mine = courier.submit_result(make_identification(1))  # committed before connecting
+        link.connect()
+        _until(lambda: len(outbox) == 0)
+    finally:
+        courier.stop()
+        outbox.close()
+    got = [(p["scan_id"], p["historical"]) for _, p in link.sent]
+    assert got == [(left_over.scan_id, True), (mine.scan_id, False)]

@@ -72,11 +72,12 @@ def deliver_result(
     deadline = time.monotonic() + budget
     key = DeviceKey.load_or_create(cfg.device.data_dir)
     with open_outbox(cfg) as outbox:
-        courier = Courier(cfg, MqttLink(cfg, role="oneshot"), outbox, key)
+        courier = Courier(
+            cfg, MqttLink(cfg, role="oneshot"), outbox, key, live_before_first_connect=True
+        )
         courier.start()
         try:
-            # connect first so a prompt delivery is not flagged historical
-            courier.link.wait_connected(min(budget, max(0.0, deadline - time.monotonic())))
+            # durable first (a kill or power cut from here on loses nothing), then deliver
             sub = courier.submit_result(
                 identification, scan_id=scan_id, consignment=consignment, extra=extra
             )

@@ -59,7 +59,18 @@ class Submitted:
 class Courier:
     """Outbox + link + sender thread. ``start()``/``stop()``; submit from any thread."""
 
-    def __init__(self, cfg: Config, link: MqttLink, outbox: Outbox, key: DeviceKey) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        link: MqttLink,
+        outbox: Outbox,
+        key: DeviceKey,
+        *,
+        live_before_first_connect: bool = False,
+    ) -> None:
+        """*live_before_first_connect*: results this courier commits before its first
+        connection still go out as live (not historical) on that connection; one-shot
+        commands use it, since they commit first and connect afterwards."""
         self.cfg = cfg
         self.link = link
         self.outbox = outbox
@@ -81,6 +92,8 @@ class Courier:
         self._cursor = 0  # highest row id handed to paho in this epoch
         self._epoch = -1
         self._fresh_after = 0  # rows with id > this were submitted during this connection
+        self._live_early = live_before_first_connect
+        self._start_id: int | None = None  # last row id when the courier started
         self._idle = threading.Event()
         self.sent = 0
         self.delivered = 0
@@ -94,6 +107,8 @@ class Courier:
         """Start the link and the sender thread (idempotent)."""
         if self._thread is not None:
             return
+        if self._live_early:
+            self._start_id = self.outbox.last_id()
         self.link.start()
         self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
         self._thread.start()
@@ -256,7 +271,10 @@ class Courier:
     def _on_link_change(self, up: bool) -> None:
         if up:  # rows committed before this instant go out as historical
             try:
-                self._fresh_after = self.outbox.last_id()
+                if self._live_early and self._start_id is not None:
+                    self._fresh_after, self._start_id = self._start_id, None
+                else:
+                    self._fresh_after = self.outbox.last_id()
             except OutboxError:
                 log.exception("outbox unreadable at connect")
         self._wake.set()
