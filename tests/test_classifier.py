@@ -63,6 +63,19 @@ def test_int8_and_float32_agree(clean: tuple[np.ndarray, list[str]]) -> None:
     assert q_fam.dtype == np.float32
 
 
+def test_int8_probabilities_are_not_quantised(clean: tuple[np.ndarray, list[str]]) -> None:
+    """Softmax runs on the host from dequantised logits: probabilities are not multiples of
+    1/256 and confident answers are not flattened to 255/256."""
+    x, _ = clean
+    clf = Classifier.load(SHIPPED_MODEL, "int8")
+    assert clf.manifest.output_kind == "logits"
+    sub, _ = clf.predict_batch(x)
+    top = sub.max(axis=1)
+    # An int8 softmax output tops out at 255/256 in steps of 1/256.
+    assert np.median(top) > 255 / 256
+    assert len(np.unique(top)) > len(top) // 2
+
+
 def test_default_variant_is_the_manifest_one() -> None:
     clf = Classifier.load(SHIPPED_MODEL)
     assert clf.variant == clf.manifest.default_variant

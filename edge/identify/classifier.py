@@ -8,7 +8,9 @@ substance and family probabilities; :meth:`Classifier.predict_batch` does many a
 
 int8 models take int8 input and give int8 outputs: the vector is quantised with the input
 tensor's scale and zero point and the outputs are dequantised, so callers only see float
-probabilities whichever variant runs.
+probabilities whichever variant runs. The heads output logits (``output_kind``) and the softmax
+runs here in float32: a quantised softmax has a step of 1/256, which would flatten every
+confident answer to 0.996 and blur the no-match threshold.
 
 Thread safety: one TFLite interpreter must not run in two threads at once, so every call is
 serialised by a lock held for the duration of the invoke. For parallel inference, load one
@@ -183,7 +185,14 @@ class Classifier:
             out = self._runner(**{self.manifest.input_name: feed})
         sub = _dequantise(out[self.manifest.outputs["substance"]], self._out_quant["substance"])
         fam = _dequantise(out[self.manifest.outputs["family"]], self._out_quant["family"])
+        if self.manifest.output_kind == "logits":
+            sub, fam = _softmax(sub), _softmax(fam)
         return sub, fam
+
+
+def _softmax(z: FloatArray) -> FloatArray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def _quant(details: dict[str, Any]) -> tuple[float, int] | None:

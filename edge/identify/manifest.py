@@ -74,6 +74,13 @@ class VariantInfo(_Strict):
     input_dtype: Literal["float32", "int8"]
     val_substance_accuracy: float = Field(ge=0, le=1, description="top-1 on the validation set")
     val_family_accuracy: float = Field(ge=0, le=1, description="family top-1 on validation set")
+    val_unknown_auroc: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="how well the top substance probability ranks validation spectra of "
+        "library substances above analogues and unknowns (area under the ROC curve)",
+    )
     agreement_with_float32: float | None = Field(
         None, ge=0, le=1, description="share of validation spectra with the same top substance"
     )
@@ -114,6 +121,9 @@ class ModelManifest(_Strict):
     library: LibraryRef
     outputs: dict[Literal["substance", "family"], str] = Field(
         description="signature output name of each head"
+    )
+    output_kind: Literal["logits", "probabilities"] = Field(
+        "probabilities", description="what the heads output; logits get a softmax on the host"
     )
     signature: str = Field("serving_default", description="TFLite signature key")
     input_name: str = Field(description="signature input name")

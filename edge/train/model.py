@@ -33,7 +33,7 @@ def import_tf() -> Any:
 
 
 def build_model(n_inputs: int, n_substances: int, n_families: int, input_scale: float) -> Any:
-    """A small 1-D CNN with a substance head and a family head (softmax each).
+    """A small 1-D CNN with a substance head and a family head (logits each).
 
     Three conv/pool stages keep band-position information (no global pooling), then one
     shared dense layer; about 10^5 parameters.
@@ -54,8 +54,10 @@ def build_model(n_inputs: int, n_substances: int, n_families: int, input_scale: 
     x = layers.Dropout(0.3)(x)
     x = layers.Dense(64, activation="relu")(x)
     x = layers.Dropout(0.2)(x)
-    sub = layers.Dense(n_substances, activation="softmax", name=SUBSTANCE)(x)
-    fam = layers.Dense(n_families, activation="softmax", name=FAMILY)(x)
+    # Heads output logits: softmax runs on the host in float, so int8 quantisation of the
+    # outputs does not flatten probabilities near 1, where the no-match threshold lives.
+    sub = layers.Dense(n_substances, name=SUBSTANCE)(x)
+    fam = layers.Dense(n_families, name=FAMILY)(x)
     return keras.Model(inp, {SUBSTANCE: sub, FAMILY: fam}, name="spectra_edge_cnn")
 
 
@@ -75,7 +77,10 @@ def fit(
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, max(steps, 1))
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
-        loss={SUBSTANCE: "categorical_crossentropy", FAMILY: "categorical_crossentropy"},
+        loss={
+            SUBSTANCE: keras.losses.CategoricalCrossentropy(from_logits=True),
+            FAMILY: keras.losses.CategoricalCrossentropy(from_logits=True),
+        },
         loss_weights={SUBSTANCE: 1.0, FAMILY: 0.5},
     )
     hist = model.fit(
@@ -90,9 +95,11 @@ def fit(
 
 
 def predict(model: Any, x: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], ...]:
-    """Keras predictions ``(substance, family)``."""
+    """Keras predictions ``(substance, family)`` as probabilities."""
+    from scipy.special import softmax
+
     out = model.predict(x, batch_size=512, verbose=0)
-    return np.asarray(out[SUBSTANCE]), np.asarray(out[FAMILY])
+    return softmax(out[SUBSTANCE], axis=1), softmax(out[FAMILY], axis=1)
 
 
 def export_tflite(
