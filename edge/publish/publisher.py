@@ -84,9 +84,9 @@ class Courier:
         self._early: dict[int, bool] = {}  # PUBACKs that beat the mid bookkeeping
         self._publishing = False
         self._timer: threading.Timer | None = None
-        self._jobs: queue.SimpleQueue[tuple[SubmitItem, dict[str, Any], Future[Submitted]]] = (
-            queue.SimpleQueue()
-        )
+        self._jobs: queue.SimpleQueue[
+            tuple[SubmitItem, dict[str, Any], Future[Submitted]] | None
+        ] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._acked: list[int] = []
         self._cursor = 0  # highest row id handed to paho in this epoch
@@ -119,6 +119,7 @@ class Courier:
         """Stop the sender, commit pending delivery marks, stop the link (idempotent)."""
         self._stop.set()
         self._wake.set()
+        self._jobs.put(None)  # wakes the writer now
         if self._writer is not None:  # commits everything still queued, then exits
             self._writer.join(timeout)
             self._writer = None
@@ -214,15 +215,19 @@ class Courier:
             try:
                 first = self._jobs.get(timeout=IDLE_POLL_S)
             except queue.Empty:
-                if self._stop.is_set():
+                first = None
+            if first is None:  # idle, or the stop sentinel: exit once nothing is queued
+                if self._stop.is_set() and self._jobs.empty():
                     return
                 continue
             jobs = [first]
             while len(jobs) < WRITE_BATCH:
                 try:
-                    jobs.append(self._jobs.get_nowait())
+                    job = self._jobs.get_nowait()
                 except queue.Empty:
                     break
+                if job is not None:
+                    jobs.append(job)
             try:
                 rows = self.outbox.submit_batch([item for item, _, _ in jobs])
             except Exception as err:  # the futures carry it to the callers
