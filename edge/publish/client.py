@@ -257,7 +257,10 @@ class MqttLink:
         properties: Properties | None,
     ) -> None:
         if reason.is_failure:
-            self.last_error = f"connection refused: {reason}"
+            error = f"connection refused: {reason}"
+            if self.last_error == error:  # log once per condition, not on every retry
+                return
+            self.last_error = error
             log.error(
                 "MQTT broker %s:%s refused the connection: %s",
                 self.cfg.mqtt.host,
@@ -286,6 +289,9 @@ class MqttLink:
                     client.publish(self.topics.state(kind), payload, qos=1, retain=True)
         if self._command_handler is not None:
             client.subscribe(self.topics.cmd_filter, qos=1)
+        if self.last_error is not None:
+            log.info("MQTT link recovered (was: %s)", self.last_error)
+        self.last_error = None
         self._epoch += 1
         for cb in self._connect_listeners:
             cb(True)
