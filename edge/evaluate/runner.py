@@ -61,6 +61,7 @@ def score(q: Query, d: Decision) -> Outcome:
         r.confidence,
         correct,
         dict(d.evidence),
+        d.multi,
     )
 
 
