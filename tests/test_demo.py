@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -21,7 +22,7 @@ def test_demo_runs_to_completion_against_a_test_broker(mosquitto: Broker) -> Non
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3/3 results arrived on the broker" in done.stdout
-    assert done.stdout.count("signature   valid") == 3
+    assert len(re.findall(r"signature\s+valid\b", done.stdout)) == 3
     assert "Lactose monohydrate" in done.stdout and "Cocaine HCl" in done.stdout
     # the cut cocaine raised the alarm; the demo's control room acknowledged it
     assert "ack cleared the alarm" in done.stdout

@@ -352,6 +352,7 @@ def test_hostile_commands_are_answered_or_counted_and_scanning_goes_on(
             ("scan", b'{"consignment": ""}', "bad_request"),
             ("selfdestruct", b"{}", "unknown_command"),
             ("ping", b'{"nonce": "' + b"x" * 5000 + b'"}', "too_large"),
+            ("background", b"\x00" * 1_000_000, "too_large"),
         ]
         for i, (name, payload, _) in enumerate(cases):
             requester.send(name, payload, f"h-{i}".encode())
@@ -371,13 +372,13 @@ def test_hostile_commands_are_answered_or_counted_and_scanning_goes_on(
         assert res["status"] == "identified"
         deadline = time.monotonic() + 10
         while (
-            svc.dispatcher.snapshot()["received"] - before["received"] < 305
+            svc.dispatcher.snapshot()["received"] - before["received"] < 306
             and time.monotonic() < deadline
         ):
             time.sleep(0.05)
         counts = svc.dispatcher.snapshot()
-        # 5 hostile + 300 flood; the other device's: none (readiness pings came before)
-        assert counts["received"] - before["received"] == 305
+        # 6 hostile + 300 flood; the other device's: none (readiness pings came before)
+        assert counts["received"] - before["received"] == 306
         assert counts["rate_limited"] >= 250
         assert counts["ok"] - before["ok"] <= 25  # the burst plus refill, no more
         assert engine.scans == [None]  # the other device's scan did not run here
@@ -386,7 +387,7 @@ def test_hostile_commands_are_answered_or_counted_and_scanning_goes_on(
             watcher, "health", lambda b: b.get("commands", {}).get("rate_limited")
         )
         validate_message(f"{PREFIX}/health", health)
-        assert health["commands"]["bad_json"] == 1 and health["commands"]["too_large"] == 1
+        assert health["commands"]["bad_json"] == 1 and health["commands"]["too_large"] == 2
         time.sleep(0.3)
         assert not any(
             getattr(m.properties, "CorrelationData", None) == b"other"
