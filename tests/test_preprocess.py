@@ -131,3 +131,14 @@ def test_preprocess_many_matches_single() -> None:
     assert np.allclose(mat[0], preprocess(x, rows[0]), atol=1e-6)
     assert np.allclose(mat[1], preprocess(x[x >= 900], rows[1][x >= 900]), atol=1e-6)
     assert not masks[1][x < 900].any()
+
+
+def test_savgol_matches_scipy() -> None:
+    from scipy.signal import savgol_filter
+
+    from edge.preprocess.spectral import savgol
+
+    y = np.random.default_rng(0).normal(size=500)
+    for deriv in (0, 1, 2):
+        ref = savgol_filter(y, 11, 3, deriv=deriv, mode="nearest")
+        assert np.allclose(savgol(y, 11, 3, deriv), ref, atol=1e-12)

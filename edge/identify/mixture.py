@@ -100,10 +100,15 @@ def analyse_mixture(
     )
     n_eff = max(float(mask.sum()) / p.correlation_length, 8.0)
 
+    unit_rows: dict[int, F64] = {}
+
     def rows_matrix(rows: list[int]) -> F64:
-        a = _centred(index.matrix[rows].astype(np.float64), mask)
-        norms = np.linalg.norm(a, axis=1, keepdims=True)
-        return a / np.maximum(norms, 1e-12)
+        missing = [r for r in rows if r not in unit_rows]
+        if missing:
+            a = _centred(index.matrix[missing].astype(np.float64), mask)
+            a /= np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+            unit_rows.update(zip(missing, a, strict=True))
+        return np.stack([unit_rows[r] for r in rows])
 
     chosen = [int(top[0])]
     coef, rss = _fit(rows_matrix(chosen), q)

@@ -6,12 +6,16 @@ Every function takes and returns plain numpy arrays and has no state; the pipeli
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import median_filter
-from scipy.signal import savgol_filter
+from scipy.ndimage import convolve1d, median_filter
+from scipy.signal import savgol_coeffs
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -120,8 +124,6 @@ def remove_baseline(
 
     *params* go to pybaselines unchanged (``lam``, ``p`` for asls, ``max_iter``, ``tol``).
     """
-    from pybaselines import Baseline  # imported here: keeps module import cheap
-
     if method not in BASELINE_METHODS:
         raise ValueError(f"unknown baseline method {method!r}; one of {BASELINE_METHODS}")
     bad = set(params) - set(BASELINE_PARAMS)
@@ -130,19 +132,40 @@ def remove_baseline(
     kwargs: dict[str, float | int] = dict(params)
     if "max_iter" in kwargs:
         kwargs["max_iter"] = int(kwargs["max_iter"])
-    fitter = Baseline(x_data=np.asarray(wavenumbers, dtype=np.float64))
+    fitter = _fitter(np.asarray(wavenumbers, dtype=np.float64))
     base, _params = getattr(fitter, method)(np.asarray(values, dtype=np.float64), **kwargs)
     return np.asarray(values, dtype=np.float64) - np.asarray(base, dtype=np.float64)
 
 
+_LOCAL = threading.local()
+
+
+def _fitter(x: FloatArray) -> Any:
+    """A pybaselines ``Baseline`` for axis *x*, reused per thread (its set-up is not free)."""
+    from pybaselines import Baseline  # imported here: keeps module import cheap
+
+    cache: dict[bytes, Any] = _LOCAL.__dict__.setdefault("fitters", {})
+    key = hashlib.sha1(x.tobytes()).digest()
+    fitter = cache.get(key)
+    if fitter is None:
+        if len(cache) > 16:
+            cache.clear()
+        fitter = cache[key] = Baseline(x_data=x)
+    return fitter
+
+
+@functools.lru_cache(maxsize=32)
+def _savgol_kernel(window: int, polyorder: int, deriv: int) -> FloatArray:
+    return np.asarray(savgol_coeffs(window, polyorder, deriv=deriv, use="conv"), dtype=np.float64)
+
+
 def savgol(values: FloatArray, window: int, polyorder: int, deriv: int = 0) -> FloatArray:
-    """Savitzky-Golay smoothing (deriv 0) or derivative per grid point (edges: nearest value)."""
-    return np.asarray(
-        savgol_filter(
-            np.asarray(values, dtype=np.float64), window, polyorder, deriv=deriv, mode="nearest"
-        ),
-        dtype=np.float64,
-    )
+    """Savitzky-Golay smoothing (deriv 0) or derivative per grid point (edges: nearest value).
+
+    Same as ``scipy.signal.savgol_filter(..., mode="nearest")`` with the coefficients cached.
+    """
+    y = np.asarray(values, dtype=np.float64)
+    return np.asarray(convolve1d(y, _savgol_kernel(window, polyorder, deriv), mode="nearest"))
 
 
 def region_mask(grid: FloatArray, regions: Sequence[Sequence[float]]) -> BoolArray:
