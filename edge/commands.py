@@ -227,6 +227,16 @@ class Dispatcher:
         with self._lock:
             self.counters[key] += 1
 
+    def _log_once(self, key: str, msg: str, *args: object) -> None:
+        """Count *key*; warn on its first occurrence only (a flood must not flood the log)."""
+        with self._lock:
+            self.counters[key] += 1
+            first = self.counters[key] == 1
+        if first:
+            log.warning(msg + " (further ones only counted, see health)", *args)
+        else:
+            log.debug(msg, *args)
+
     def snapshot(self) -> dict[str, int]:
         """The counters as a plain dict (for ``health`` and logs)."""
         with self._lock:
@@ -276,12 +286,11 @@ class Dispatcher:
     ) -> str:
         name = self.command_name(topic)
         if name is None:
-            self._count("foreign_topic")
-            log.warning("ignored command on foreign topic %r", topic[:200])
+            self._log_once("foreign_topic", "ignored command on foreign topic %r", topic[:200])
             return "foreign_topic"
         self._count("received")
         if not self._bucket.take():
-            self._count("rate_limited")
+            self._log_once("rate_limited", "command flood: requests beyond the rate dropped")
             return "rate_limited"
         if correlation_data is not None and len(correlation_data) > MAX_CORRELATION_BYTES:
             correlation_data = None
@@ -289,8 +298,9 @@ class Dispatcher:
         if response_topic:
             if not self._response_topic_ok(response_topic):
                 # answer on our own response topic rather than where we were told
-                self._count("bad_response_topic")
-                log.warning("refused response topic %r", response_topic[:200])
+                self._log_once(
+                    "bad_response_topic", "refused response topic %r", response_topic[:200]
+                )
                 self._error(
                     reply_to, name, correlation_data, "bad_request", "response topic not allowed"
                 )
