@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from edge.monitor import MonitorState, alarm_is_active, check_signature
@@ -128,3 +130,62 @@ def test_health_is_summarised() -> None:
     feed(st, f"{P1}/health", health)
     text = render_text(st)
     assert "T=31.5C" in text and "outbox=7" in text and "instrument timeout" in text
+
+
+def test_run_monitor_against_a_broker(mosquitto: Any) -> None:
+    """Retained state of two devices, one live result: the view shows all, verified."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from edge.monitor import run_monitor
+
+    key = DeviceKey.generate()
+    pubc = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pubc.connect("127.0.0.1", mosquitto.port)
+    pubc.loop_start()
+    try:
+        for topic, body in (
+            (f"{P1}/status", {"state": "online"}),
+            (f"{P1}/info", {"public_key": pub(key)}),
+            (f"{P1}/alarm", {"active": True, "scan_id": "a1", "substance": {"name": "TNT"}}),
+            (f"{P2}/status", {"state": "offline"}),
+        ):
+            pubc.publish(topic, json.dumps(body), qos=1, retain=True).wait_for_publish(5)
+        timer = threading.Timer(
+            0.6,
+            lambda: pubc.publish(f"{P1}/scan/result", json.dumps(key.sign(result("r1"))), qos=1),
+        )
+        timer.start()
+        console = Console(record=True, width=250)
+        state = run_monitor(
+            "127.0.0.1", mosquitto.port, "customs/+/+", once=True, duration_s=1.5, console=console
+        )
+        timer.join()
+    finally:
+        pubc.disconnect()
+        pubc.loop_stop()
+    devs = state.snapshot()
+    assert devs[P1].status == "online" and devs[P2].status == "offline"
+    assert devs[P1].signature == "valid" and devs[P1].alarm_active
+    text = console.export_text()
+    assert "ALARM TNT" in text and "cocaine hydrochloride" in text and "offline" in text
+
+    # live mode returns after its duration too
+    live = run_monitor(
+        "127.0.0.1",
+        mosquitto.port,
+        "customs/+/+",
+        duration_s=0.5,
+        console=Console(record=True, width=250, force_terminal=False),
+    )
+    assert set(live.snapshot()) == {P1, P2}
+
+
+def test_unreachable_broker_is_a_publish_error() -> None:
+    from conftest import free_port
+
+    from edge.errors import PublishError
+    from edge.monitor import run_monitor
+
+    with pytest.raises(PublishError):
+        run_monitor("127.0.0.1", free_port(), once=True, duration_s=0.1)

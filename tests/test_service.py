@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import Broker
+from conftest import Broker, BrokerFactory
 from helpers_mqtt import Subscriber, make_config, make_identification, validate_message
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -477,3 +477,29 @@ def test_health_is_published_periodically_and_validates(
     assert last["disk_free_bytes"] > 0 and last["outbox"]["waiting"] == 0
     assert last["commands"]["ok"] >= 1  # the readiness ping
     assert bodies[-1]["uptime_s"] > bodies[0]["uptime_s"]
+
+
+def test_scans_while_the_broker_is_down_arrive_later_flagged_historical(
+    tmp_path: Path, mosquitto_factory: BrokerFactory
+) -> None:
+    broker = mosquitto_factory(persistence=True)
+    room = Subscriber(broker.port, [f"{PREFIX}/scan/result"], persistent=True, client_id="room")
+    room.wait_subscribed()
+    svc, panel = start_service(tmp_path, broker.port, FakeEngine())
+    try:
+        broker.stop()  # clean stop: the room's persistent session is saved
+        assert wait_until(lambda: not svc.link.connected)
+        ids = [svc.submit("scan", source="t").result(10)["scan_id"] for _ in range(3)]
+        assert svc.outbox.stats().waiting == 3  # committed, waiting for the broker
+        broker.start()
+        msgs = room.wait_count(f"{PREFIX}/scan/result", 3, timeout=20)
+        got = [m.json() for m in msgs]
+        assert [r["scan_id"] for r in got] == ids  # all, in order
+        assert all(r["historical"] is True for r in got)
+        for r in got:
+            validate_message(f"{PREFIX}/scan/result", r)
+        assert wait_until(lambda: svc.outbox.stats().waiting == 0, timeout=10)
+    finally:
+        svc.stop()
+        panel.close()
+        room.close()
