@@ -503,3 +503,21 @@ def test_scans_while_the_broker_is_down_arrive_later_flagged_historical(
         svc.stop()
         panel.close()
         room.close()
+
+
+def test_a_failing_scan_is_logged_and_the_next_one_works(
+    tmp_path: Path, broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = FakeEngine(fail=[KeyError("'unobtainium' is not in the library")])
+    svc, panel = start_service(tmp_path, broker.port, engine)
+    try:
+        with pytest.raises(KeyError):
+            svc.submit("scan", source="test", sample="unobtainium").result(10)
+        assert svc.last_error is not None and "unobtainium" in svc.last_error
+        assert "scan (test) failed" in caplog.text
+        assert svc.counters.faults == 0  # not an instrument fault: no maintenance, no retry
+        assert panel.ready_led.is_lit and not panel.busy_led.is_lit
+        assert svc.submit("scan", source="test").result(10)["status"] == "identified"
+    finally:
+        svc.stop()
+        panel.close()

@@ -295,6 +295,8 @@ class Service:
             try:
                 summary = self._run_job(job)
             except BaseException as err:
+                if not isinstance(err, HalError | CommandRejected):  # faults log themselves
+                    self._error(f"{job.kind} ({job.source}) failed: {type(err).__name__}: {err}")
                 job.future.set_exception(err)
                 if not isinstance(err, Exception):
                     raise
