@@ -168,7 +168,8 @@ class MonitorState:
     def render(self) -> Table:
         """The devices as a rich table."""
         table = Table(title=f"spectra-edge devices under {self.prefix_filter}", expand=True)
-        for col in ("device", "status", "last result", "signature", "alarm", "health"):
+        table.add_column("device", no_wrap=True)
+        for col in ("status", "last result", "signature", "alarm", "health"):
             table.add_column(col)
         for prefix, v in sorted(self.snapshot().items()):
             table.add_row(
