@@ -324,6 +324,10 @@ class Dispatcher:
         if len(topic) > MAX_RESPONSE_TOPIC or any(c in topic for c in "+#\x00"):
             return False
         # never let a requester aim our answer at our own state topics (status, alarm, ...)
+        # nor at any device's command topic (our answer would arrive there as a request)
+        levels = topic.split("/")
+        if "cmd" in levels[:-1] and levels[-1] != "response":
+            return False
         if not topic.startswith(self.prefix + "/"):
             return True
         return topic.startswith(self._cmd_root) and topic.endswith("/response")

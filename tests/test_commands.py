@@ -104,7 +104,15 @@ def test_mqtt5_response_topic_is_used() -> None:
 
 @pytest.mark.parametrize(
     "bad_topic",
-    [f"{PREFIX}/status", f"{PREFIX}/alarm", "control/#", f"{PREFIX}/cmd/+", "a/b\x00c"],
+    [
+        f"{PREFIX}/status",
+        f"{PREFIX}/alarm",
+        "control/#",
+        f"{PREFIX}/cmd/+",
+        "a/b\x00c",
+        f"{PREFIX}/cmd/background",  # our own command topic: a loop
+        "customs/altynkol/altynkol-02/cmd/scan",  # another device's command topic
+    ],
 )
 def test_response_topic_aimed_at_our_state_or_with_wildcards_is_refused(bad_topic: str) -> None:
     d, sent = make()
