@@ -521,3 +521,18 @@ def test_a_failing_scan_is_logged_and_the_next_one_works(
     finally:
         svc.stop()
         panel.close()
+
+
+def test_archive_keeps_the_signed_result_as_published(
+    tmp_path: Path, broker: Broker, watcher: Subscriber
+) -> None:
+    svc, panel = start_service(tmp_path, broker.port, FakeEngine())
+    try:
+        scan_id = svc.submit("scan", source="t", consignment="C-9").result(10)["scan_id"]
+        (res,) = results(watcher, 1)
+        stored = svc.archive.get(scan_id)
+        assert stored.result == res  # same bytes of meaning, signature included
+        assert stored.reference == "C-9" and stored.status == "identified"
+    finally:
+        svc.stop()
+        panel.close()

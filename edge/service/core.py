@@ -339,7 +339,7 @@ class Service:
         scan_id = messages.new_scan_id()
         # the result is committed to the durable outbox first: it is what must never be lost
         submitted = self.courier.submit_result(ident, scan_id=scan_id, consignment=job.consignment)
-        self._archive(scan_id, job, result)
+        self._archive(scan_id, job, result, submitted.payload)
         self.counters.scans += 1
         if messages.is_alarm(ident):
             self.counters.alarms += 1
@@ -369,11 +369,14 @@ class Service:
                 log.exception("on_result hook failed")
         return summary
 
-    def _archive(self, scan_id: str, job: Job, result: EngineScan) -> None:
+    def _archive(
+        self, scan_id: str, job: Job, result: EngineScan, published: dict[str, Any]
+    ) -> None:
+        """Keep the spectra with the signed result exactly as published."""
         record = ScanRecord(
             scan_id=scan_id,
             created=time.time(),
-            result=result.identification.to_dict(),
+            result=published,
             wavenumbers=result.wavenumbers,
             spectrum=result.spectrum,
             reference=job.consignment,
