@@ -104,7 +104,8 @@ class Subscriber:
             tls(self.client)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self._subacks = 0
+        self.client.on_subscribe = self._on_subscribe
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600 if persistent else 0
         self.client.connect_async(
@@ -113,8 +114,14 @@ class Subscriber:
         self.client.loop_start()
 
     def _on_connect(self, client: mqtt.Client, *args: Any) -> None:
+        self._subacks = 0
         for t in self.topics:
             client.subscribe(t, qos=1)
+
+    def _on_subscribe(self, *args: Any) -> None:
+        self._subacks += 1
+        if self._subacks >= len(self.topics):  # every topic acknowledged
+            self.subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         with self._cond:

@@ -40,6 +40,7 @@ def test_command_round_trip_with_correlation_data(tmp_path: Path, mosquitto: Bro
     requester = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     try:
         assert link.wait_connected(10)
+        assert link.wait_commands_ready(10)
         sub.wait_subscribed()
         requester.connect("127.0.0.1", mosquitto.port)
         requester.loop_start()

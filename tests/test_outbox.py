@@ -147,3 +147,15 @@ def test_concurrent_submitters_lose_nothing(tmp_path: Path) -> None:
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
+
+
+def test_bound_holds_for_a_batch(tmp_path: Path) -> None:
+    from edge.publish.outbox import SubmitItem
+
+    with Outbox(tmp_path / "o.db", max_messages=10) as ob:
+        ob.submit("t", b"A", alarm=True)
+        rows = ob.submit_batch([SubmitItem("t", lambda s: f"n{s}".encode()) for _ in range(25)])
+        assert [seq for _, seq in rows] == list(range(2, 27))
+        kept = [r.payload for r in ob.pending(limit=100)]
+        assert kept == [b"A"] + [f"n{s}".encode() for s in range(18, 27)]
+        assert ob.stats().dropped == 16

@@ -126,6 +126,8 @@ class MqttLink:
         self._retained: dict[str, bytes] = {}
         self._maintenance: bytes | None = None
         self._command_handler: Callable[[Command], None] | None = None
+        self._commands_ready = threading.Event()
+        self._command_sub_mid: int | None = None
         self._publish_listeners: list[PublishCallback] = []
         self._connect_listeners: list[Callable[[bool], None]] = []
         self._started = False
@@ -158,6 +160,7 @@ class MqttLink:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _connect_properties(self) -> Properties:
@@ -288,7 +291,7 @@ class MqttLink:
                 if payload is not None:
                     client.publish(self.topics.state(kind), payload, qos=1, retain=True)
         if self._command_handler is not None:
-            client.subscribe(self.topics.cmd_filter, qos=1)
+            self._subscribe_commands(client)
         if self.last_error is not None:
             log.info("MQTT link recovered (was: %s)", self.last_error)
         self.last_error = None
@@ -316,6 +319,7 @@ class MqttLink:
     ) -> None:
         was = self._connected.is_set()
         self._connected.clear()
+        self._commands_ready.clear()
         if was:
             log.warning("MQTT disconnected: %s", reason)
             for cb in self._connect_listeners:
@@ -381,7 +385,31 @@ class MqttLink:
         """Deliver requests on ``<prefix>/cmd/+`` to *handler* (network thread: keep it short)."""
         self._command_handler = handler
         if self._connected.is_set():
-            self._client.subscribe(self.topics.cmd_filter, qos=1)
+            self._subscribe_commands(self._client)
+
+    def _subscribe_commands(self, client: mqtt.Client) -> None:
+        self._commands_ready.clear()
+        _, mid = client.subscribe(self.topics.cmd_filter, qos=1)
+        self._command_sub_mid = mid
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reasons: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        if mid != self._command_sub_mid:
+            return
+        if any(r.is_failure for r in reasons):
+            log.error("broker refused the command subscription: %s", reasons)
+            return
+        self._commands_ready.set()
+
+    def wait_commands_ready(self, timeout: float) -> bool:
+        """Wait until the broker acknowledged the command subscription (SUBACK)."""
+        return self._commands_ready.wait(max(0.0, timeout))
 
     def respond(self, command: Command, payload: dict[str, Any]) -> None:
         """Send *payload* (QoS 1) to the command's response topic with its correlation data."""

@@ -251,30 +251,40 @@ class Outbox:
 
         Each item gets the next ``seq``; returns ``(row id, seq)`` per item, in order.
         All or nothing: if one payload fails to build, none is committed.
+
+        Payloads are built (signed) *before* the write transaction, with the seqs expected
+        then, so the database is not locked while the CPU works; if another writer took
+        those seqs meanwhile, they are rebuilt inside the transaction (rare).
         """
+        if not items:
+            return []
+        expected = self._next_seq()
+        payloads = [item.build(expected + i) for i, item in enumerate(items)]
         out: list[tuple[int, int]] = []
         with self._lock:
             db = self.db
             try:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    seq = int(
+                    first = int(
                         db.execute("SELECT value FROM meta WHERE name='next_seq'").fetchone()[0]
                     )
+                    if first != expected:
+                        payloads = [item.build(first + i) for i, item in enumerate(items)]
                     now = time.time()
-                    for item in items:
-                        payload = item.build(seq)
-                        self._make_room(db, item.alarm)
+                    for n, (item, payload) in enumerate(zip(items, payloads, strict=True)):
                         cur = db.execute(
                             "INSERT INTO messages (topic, payload, qos, alarm, created, key) "
                             "VALUES (?, ?, ?, ?, ?, ?)",
                             (item.topic, payload, item.qos, int(item.alarm), now, item.key),
                         )
-                        db.execute("UPDATE meta SET value=value+1 WHERE name='count'")
                         assert cur.lastrowid is not None
-                        out.append((cur.lastrowid, seq))
-                        seq += 1
-                    db.execute("UPDATE meta SET value=? WHERE name='next_seq'", (seq,))
+                        out.append((cur.lastrowid, first + n))
+                    db.execute("UPDATE meta SET value=value+? WHERE name='count'", (len(items),))
+                    self._trim(db)
+                    db.execute(
+                        "UPDATE meta SET value=? WHERE name='next_seq'", (first + len(items),)
+                    )
                     db.execute("COMMIT")
                 except BaseException:
                     db.execute("ROLLBACK")
@@ -283,9 +293,18 @@ class Outbox:
                 raise OutboxError(f"outbox {self.path}: cannot commit a message: {err}") from err
         return out
 
-    def _make_room(self, db: sqlite3.Connection, alarm: bool) -> None:
+    def _next_seq(self) -> int:
+        with self._lock:
+            try:
+                row = self.db.execute("SELECT value FROM meta WHERE name='next_seq'").fetchone()
+            except sqlite3.Error as err:
+                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        return int(row[0])
+
+    def _trim(self, db: sqlite3.Connection) -> None:
+        """Drop the oldest non-alarm rows beyond the bound (transaction held)."""
         count = int(db.execute("SELECT value FROM meta WHERE name='count'").fetchone()[0])
-        excess = count + 1 - self.max_messages
+        excess = count - self.max_messages
         if excess <= 0:
             return
         cur = db.execute(

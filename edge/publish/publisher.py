@@ -327,10 +327,13 @@ class Courier:
         while not self._stop.is_set() and self.link.connected and self.link.epoch == epoch:
             with self._lock:
                 room = self.link.window - len(self._inflight_rows)
+                # in-flight rows past the cursor exist only after a reconnect reset it
+                skip = sum(1 for r in self._inflight_rows if r > self._cursor)
             if room <= 0:
                 return
-            rows = self.outbox.pending(limit=room + len(self._inflight_rows), after_id=self._cursor)
-            rows = [r for r in rows if r.id not in self._inflight_rows][:room]
+            rows = self.outbox.pending(limit=room + skip, after_id=self._cursor)
+            if skip:
+                rows = [r for r in rows if r.id not in self._inflight_rows][:room]
             if not rows:
                 return
             for row in rows:
