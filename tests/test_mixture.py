@@ -61,3 +61,15 @@ def test_minor_component_below_min_contribution_is_dropped(prepared: PreparedLib
     v, keep = query(np.asarray(y, dtype=float), rng)
     fit = analyse_mixture(prepared.index, v, keep, params=MixtureParams(min_contribution=0.1))
     assert fit.rows == (5,)
+
+
+def test_mixture_found_with_low_rank_candidates_in_a_large_library() -> None:
+    big = PreparedLibrary(synthetic_library(400, seed=12), prefilter_min=100, rank=32)
+    assert big.index.basis is not None
+    rng = np.random.default_rng(5)
+    y = 0.55 * np.asarray(big.library.spectra[17], float) + 0.45 * np.asarray(
+        big.library.spectra[250], float
+    )
+    v, keep = query(y, rng)
+    fit = analyse_mixture(big.index, v, keep)
+    assert set(fit.rows) == {17, 250}

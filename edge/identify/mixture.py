@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import nnls
-from scipy.stats import f as f_dist
+from scipy.special import fdtrc
 
 from edge.identify.search import SearchIndex
 
@@ -118,7 +118,7 @@ def analyse_mixture(
         residual = q - rows_matrix(chosen).T @ coef
         pool = set(int(i) for i in top)
         if np.linalg.norm(residual) > 1e-9:
-            pool |= set(int(i) for i in index.search(residual, p.candidates, mask).indices)
+            pool |= set(int(i) for i in index.candidates(residual, p.candidates, mask))
         pool -= set(chosen)
         best: tuple[float, list[int], F64] | None = None
         for cand in sorted(pool):
@@ -131,7 +131,7 @@ def analyse_mixture(
         new_rss, rows, c = best
         dof = max(n_eff - size, 1.0)
         f_stat = (rss - new_rss) / max(new_rss / dof, 1e-12)
-        pv = float(f_dist.sf(max(f_stat, 0.0), 1, dof))
+        pv = float(fdtrc(1.0, dof, max(f_stat, 0.0)))
         shares = c / c.sum() if c.sum() > 0 else c
         gain = np.sqrt(max(1 - new_rss, 0)) - np.sqrt(max(1 - rss, 0))
         if pv > p.alpha or shares.min() < p.min_contribution or gain < p.min_gain:

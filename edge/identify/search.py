@@ -148,6 +148,17 @@ class SearchIndex:
         s = (self.matrix @ q) / norms
         return _top(s, np.arange(n), k)
 
+    def candidates(self, query: npt.ArrayLike, k: int, keep: BoolArray | None = None) -> IntArray:
+        """Rows likely among the *k* best for *query*: exact for small libraries, else the
+        best by the low-rank approximation (cheap; for heuristics such as mixture search)."""
+        if self.basis is None or self.projected is None:
+            return self.search(query, k, keep).indices
+        q = np.asarray(query, dtype=np.float32)
+        approx = (self.projected @ (q @ self.basis)) / self.keep_norms(keep)
+        k = max(1, min(k, approx.size))
+        part = np.argpartition(-approx, k - 1)[:k]
+        return np.asarray(part[np.argsort(-approx[part])], dtype=np.intp)
+
     def _search_prefiltered(self, q: F32, k: int, norms: F32) -> SearchResult | None:
         assert self.basis is not None and self.projected is not None
         assert self.residual_norms is not None
