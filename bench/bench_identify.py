@@ -196,6 +196,9 @@ def main() -> int:
     )
     ap.add_argument("--entries", type=int, default=50_000)
     ap.add_argument("--repeats", type=int, default=300)
+    ap.add_argument(
+        "--workdir", type=Path, help="keep the synthetic library and cache here (reused)"
+    )
     ap.add_argument("--child", nargs=2, metavar=("LIB", "CACHE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -214,9 +217,11 @@ def main() -> int:
     }
     print(json.dumps({"starter": report["starter"]}, indent=1), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-identify-") as tmp:
-        lib_path, cache = Path(tmp) / "library", Path(tmp) / "cache"
+        work = args.workdir or Path(tmp)
+        lib_path, cache = work / f"library-{args.entries}", work / "cache"
         t = time.perf_counter()
-        synthetic_library(lib_path, args.entries)
+        if not (lib_path / "manifest.json").is_file():
+            synthetic_library(lib_path, args.entries)
         t_gen = time.perf_counter() - t
         big = load_library(lib_path)
         t = time.perf_counter()
