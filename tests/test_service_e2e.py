@@ -77,7 +77,8 @@ def test_button_press_on_the_real_pipeline_reaches_the_broker(
         (msg,) = watcher.wait_count(f"{PREFIX}/scan/result", 1, timeout=60)
         result = msg.json()
         validate_message(msg.topic, result)
-        assert result["status"] == "identified" and result["substance"]["name"] == "TNT"
+        assert result["status"] == "identified", result
+        assert result["substance"]["name"] == "TNT", result
         info = next(m.json() for m in watcher.on(f"{PREFIX}/info"))
         assert verify(result, load_public_key(info["public_key"]["value"]))
         assert info["instrument"]["pixels"] == 1024
