@@ -47,7 +47,7 @@ class TrainSettings:
 
     epochs: int = 30
     per_substance: int = 120
-    analogues_per_family: int = 150
+    analogues_per_family: int = 400
     unknowns: int = 600
     val_per_substance: int = 25
     seed: int = 1234
