@@ -88,7 +88,10 @@ def test_button_press_on_the_real_pipeline_reaches_the_broker(
         assert [m for m in alarm if m.topic == f"{PREFIX}/alarm"][-1].json()["scan_id"] == (
             result["scan_id"]
         )
-        assert panel.alarm_led.is_lit
+        deadline = time.monotonic() + 5  # the LED follows right after the publish
+        while not panel.alarm_led.is_lit and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert panel.alarm_led.is_lit and panel.state == "alarm"
         rec = service.archive.get(result["scan_id"])
         assert rec.sample is not None and rec.sample.size == 1024
         assert rec.spectrum.size == rec.wavenumbers.size
