@@ -94,7 +94,6 @@ class Courier:
         self._fresh_after = 0  # rows with id > this were submitted during this connection
         self._live_early = live_before_first_connect
         self._start_id: int | None = None  # last row id when the courier started
-        self._idle = threading.Event()
         self.sent = 0
         self.delivered = 0
         self.rejected = 0
@@ -104,7 +103,7 @@ class Courier:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the link and the sender thread (idempotent)."""
+        """Start the link, the sender and the writer thread (idempotent; not restartable)."""
         if self._thread is not None:
             return
         if self._live_early:
