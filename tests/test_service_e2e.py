@@ -89,7 +89,8 @@ def test_button_press_on_the_real_pipeline_reaches_the_broker(
             result["scan_id"]
         )
         deadline = time.monotonic() + 5  # the LED follows right after the publish
-        while not panel.alarm_led.is_lit and time.monotonic() < deadline:
+        while not (panel.alarm_led.is_lit and panel.state == "alarm"):
+            assert time.monotonic() < deadline, (panel.state, panel.alarm_led.is_lit)
             time.sleep(0.01)
         assert panel.alarm_led.is_lit and panel.state == "alarm"
         rec = service.archive.get(result["scan_id"])
