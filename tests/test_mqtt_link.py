@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from conftest import Broker
+from conftest import Broker, BrokerFactory
 from helpers_mqtt import Subscriber, make_config, validate_message
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
@@ -100,3 +100,33 @@ def test_maintenance_status_survives_reconnect(tmp_path: Path, mosquitto: Broker
     assert kept.retain and kept.json()["state"] == "maintenance"
     for m in [*msgs, kept]:
         validate_message(m.topic, m.json())
+
+
+def test_window_follows_the_brokers_receive_maximum(
+    tmp_path: Path, mosquitto_factory: BrokerFactory
+) -> None:
+    from helpers_mqtt import make_identification
+
+    from edge.publish import Courier, DeviceKey, Outbox
+
+    broker = mosquitto_factory(max_inflight=5)  # mosquitto announces Receive Maximum 5
+    cfg = make_config(tmp_path, broker.port)
+    courier = Courier(cfg, MqttLink(cfg), Outbox(tmp_path / "o.db"), DeviceKey.generate())
+    sub = Subscriber(broker.port, [f"{PREFIX}/scan/result"])
+    sub.wait_subscribed()
+    courier.start()
+    try:
+        assert courier.link.wait_connected(10)
+        assert courier.link.window == 4  # one kept for retained state and responses
+        epoch = courier.link.epoch
+        for i in range(300):
+            courier.submit_result_nowait(make_identification(i))
+            if i % 10 == 0:
+                courier.link.publish_retained("status", status_payload("online", "dev-1", "post-1"))
+        got = sub.wait_count(f"{PREFIX}/scan/result", 300, timeout=30)
+    finally:
+        courier.stop()
+        courier.outbox.close()
+        sub.close()
+    assert courier.link.epoch == epoch  # never disconnected for exceeding the quota
+    assert [m.json()["seq"] for m in got] == list(range(1, 301))

@@ -273,7 +273,9 @@ class MqttLink:
             return
         window = DEFAULT_WINDOW
         if properties is not None and hasattr(properties, "ReceiveMaximum"):
-            window = max(1, min(DEFAULT_WINDOW, int(properties.ReceiveMaximum)))
+            # leave room for retained state and command responses on the same session
+            receive_max = int(properties.ReceiveMaximum)
+            window = max(1, min(DEFAULT_WINDOW, receive_max - min(4, receive_max // 4)))
         self._window = window
         log.info(
             "MQTT connected to %s:%s (session present: %s, window %d)",
