@@ -106,6 +106,14 @@ def plot_reliability(path: Path, curves: dict[str, dict[str, Any]]) -> None:
             "o-",
             label=f"{name} (ECE {rel['ece']})",
         )
+        for x in b:  # how many answers each point rests on
+            ax.annotate(
+                str(x["n"]),
+                (x["confidence"], x["accuracy"]),
+                fontsize=7,
+                xytext=(3, -9),
+                textcoords="offset points",
+            )
     ax.set_xlabel("stated confidence")
     ax.set_ylabel("observed accuracy")
     ax.set_xlim(0, 1)
