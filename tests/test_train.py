@@ -161,6 +161,29 @@ def test_tiny_training_run_exports_a_working_model(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "model" / "manifest.json").read_text())
     assert doc["variants"]["float32"]["val_substance_accuracy"] >= 0.8
 
+    # The CLI with the same settings reproduces the same files, byte for byte (seeded).
+    from edge.cli import main
+
+    rc = main(
+        [
+            "train",
+            "--library",
+            str(tmp_path / "lib"),
+            "-o",
+            str(tmp_path / "again"),
+            "--epochs=8",
+            "--per-substance=40",
+            "--analogues-per-family=30",
+            "--unknowns=60",
+            "--val-per-substance=6",
+            "--model-version=test",
+        ]
+    )
+    assert rc == 0
+    again = load_manifest(tmp_path / "again")
+    for variant in ("float32", "int8"):
+        assert again.variants[variant].sha256 == manifest.variants[variant].sha256  # type: ignore[index]
+
 
 @pytest.mark.skipif(not HAS_TF, reason="TensorFlow (train extra) not installed")
 def test_training_rejects_a_one_family_library(tmp_path: Path) -> None:

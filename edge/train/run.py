@@ -106,6 +106,7 @@ def train(
         "samples: %d train, %d validation (%.1f s)", len(tr.x), len(val.x), time.monotonic() - t0
     )
 
+    tf.keras.backend.clear_session()  # fresh layer names: same seed, same bytes
     tf.keras.utils.set_random_seed(st.seed)
     scale = 1.0 / max(float(np.std(tr.x)), 1e-9)
     model = build_model(grid.size, len(view.names), len(fam_labels), scale)
@@ -290,6 +291,24 @@ def build_arg_parser(parser: argparse.ArgumentParser | None = None) -> argparse.
         default=d.per_substance,
         help=f"augmented spectra per substance (default {d.per_substance})",
     )
+    p.add_argument(
+        "--analogues-per-family",
+        type=int,
+        default=d.analogues_per_family,
+        help=f"synthetic family analogues per family (default {d.analogues_per_family})",
+    )
+    p.add_argument(
+        "--unknowns",
+        type=int,
+        default=d.unknowns,
+        help=f"random-band unknown spectra (default {d.unknowns})",
+    )
+    p.add_argument(
+        "--val-per-substance",
+        type=int,
+        default=d.val_per_substance,
+        help=f"validation spectra per substance (default {d.val_per_substance})",
+    )
     p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
     p.add_argument("--model-version", default=None, help="version string (default: date)")
     return p
@@ -300,7 +319,14 @@ def run_from_args(args: argparse.Namespace) -> int:
     from edge.library.format import load_library
 
     library = load_library(args.library)
-    settings = TrainSettings(epochs=args.epochs, per_substance=args.per_substance, seed=args.seed)
+    settings = TrainSettings(
+        epochs=args.epochs,
+        per_substance=args.per_substance,
+        analogues_per_family=args.analogues_per_family,
+        unknowns=args.unknowns,
+        val_per_substance=args.val_per_substance,
+        seed=args.seed,
+    )
     m = train(library, args.output, settings, model_version=args.model_version)
     print(f"wrote {args.output}: {len(m.labels)} substances, {len(m.family_labels)} families")
     for name, v in m.variants.items():
