@@ -39,7 +39,8 @@ class AugmentSpec:
 
 
 def shift_stretch(w: FloatArray, a: FloatArray, shift: float, stretch: float) -> FloatArray:
-    """Resample *a* as if the axis were mis-calibrated: ``w' = w * (1 + stretch) + shift``."""
+    """*a* as another instrument's calibration shows it: a band at ``w`` appears at
+    ``w * (1 + stretch) + shift``."""
     src = w * (1.0 + stretch) + shift
     return np.interp(w, src, a)
 
