@@ -5,7 +5,8 @@ Starts its own mosquitto on a free port, then measures
 1. baseline: raw paho QoS 1 publishes of a result-sized payload, publish -> PUBACK (msg/s);
 2. durable: results built, signed, committed (SQLite, synchronous=FULL) and delivered
    through :class:`edge.publish.Courier` to a real subscriber (results/s), and the ratio;
-3. latency: scan submitted -> message at the subscriber, p50/p99 at a steady 200 results/s;
+3. latency: scan submitted -> message at the subscriber, p50/p99 at a steady 200 results/s,
+   beside the same stream sent with bare paho (a control for the machine's own jitter);
 4. backlog: 10,000 results queued while the broker is down; time from broker restart until
    the subscriber has all of them (reconnect backoff capped at 2 s), and from reconnect;
 5. the durable figures again with ``synchronous=NORMAL`` (crash-safe, not power-cut-safe).
@@ -313,6 +314,32 @@ def latency(
     return sorted((sink.arrivals[s] - t) * 1000 for s, t in starts.items())
 
 
+def raw_latency(
+    port: int, topic: str, sample: dict[str, Any], sink: RemoteSink, n: int, rate: float
+) -> list[float]:
+    """Control: the same steady stream published with bare paho QoS 1 (no outbox, no
+    signing), publish -> subscriber latencies (ms), sorted."""
+    sink.reset()
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-raw-lat", protocol=mqtt.MQTTv5)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    starts: dict[str, float] = {}
+    next_t = time.monotonic()
+    try:
+        for _ in range(n):
+            sid = str(uuid.uuid4())
+            body = json.dumps(dict(sample, scan_id=sid), separators=(",", ":")).encode()
+            starts[sid] = time.monotonic()
+            c.publish(topic, body, qos=1)
+            next_t += 1 / rate
+            time.sleep(max(0.0, next_t - time.monotonic()))
+        sink.wait_distinct(n, 60)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    return sorted((sink.arrivals[s] - t) * 1000 for s, t in starts.items())
+
+
 def pct(sorted_ms: list[float], p: float) -> float:
     """Nearest-rank percentile of already sorted values."""
     k = max(0, min(len(sorted_ms) - 1, round(p / 100 * len(sorted_ms) + 0.5) - 1))
@@ -356,6 +383,9 @@ def main() -> int:
             grouped_r, _ = durable_throughput(courier, sink, ident, n_tp, grouped=True)
             commit_r: list[float] = []
             lat_r = latency(courier, sink, ident, n_lat, rate, commit_r)
+            raw_lat_r = raw_latency(
+                broker.port, link.topics.result, sample.payload, sink, n_lat, rate
+            )
             rounds.append(
                 {
                     "raw_msg_per_s": round(raw_r, 1),
@@ -366,6 +396,8 @@ def main() -> int:
                     "latency_p50_ms": round(pct(lat_r, 50), 3),
                     "latency_p99_ms": round(pct(lat_r, 99), 3),
                     "latency_max_ms": round(lat_r[-1], 3),
+                    "raw_latency_p50_ms": round(pct(raw_lat_r, 50), 3),
+                    "raw_latency_p99_ms": round(pct(raw_lat_r, 99), 3),
                     "commit_p50_ms": round(pct(commit_r, 50), 3),
                     "commit_p99_ms": round(pct(commit_r, 99), 3),
                     "loadavg_1m": os.getloadavg()[0],
@@ -456,6 +488,8 @@ def main() -> int:
                 "latency_n": n_lat,
                 "latency_p50_ms": p50,
                 "latency_p99_ms": p99,
+                "raw_paho_latency_p50_ms": med("raw_latency_p50_ms"),
+                "raw_paho_latency_p99_ms": med("raw_latency_p99_ms"),
             },
             "backlog": {
                 "n": n_backlog,

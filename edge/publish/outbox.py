@@ -115,8 +115,12 @@ class Outbox:
         self.path = Path(path)
         self.max_messages = max_messages
         self.synchronous = synchronous
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the write connection
         self._db: sqlite3.Connection | None = None
+        # Reads go through a second connection: in WAL mode they proceed while a writer
+        # waits for its fsync, so the sender never stalls behind a submission.
+        self._rlock = threading.Lock()
+        self._rdb: sqlite3.Connection | None = None
         self.recovered_from: Path | None = None  # where a corrupt file was moved, if any
         self._open()
 
@@ -151,6 +155,7 @@ class Outbox:
             raise OutboxError(f"outbox directory {self.path.parent}: {err}") from err
         try:
             self._db = self._connect()
+            self._open_reader()
             return
         except sqlite3.DatabaseError as err:
             # sqlite3.DatabaseError covers "file is not a database", malformed pages, etc.
@@ -162,6 +167,18 @@ class Outbox:
             self._db = self._connect()
         except sqlite3.Error as err:
             raise OutboxError(f"outbox {self.path}: cannot start a fresh database: {err}") from err
+        self._open_reader()
+
+    def _open_reader(self) -> None:
+        try:
+            rdb = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10.0
+            )
+            rdb.execute("PRAGMA query_only = 1")
+            rdb.execute("PRAGMA busy_timeout = 10000")
+        except sqlite3.Error as err:
+            raise OutboxError(f"outbox {self.path}: cannot open a reader: {err}") from err
+        self._rdb = rdb
 
     def _move_aside(self, err: Exception) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -191,16 +208,27 @@ class Outbox:
 
     @property
     def db(self) -> sqlite3.Connection:
+        """The write connection (hold ``_lock``)."""
         if self._db is None:
             raise OutboxError(f"outbox {self.path} is closed")
         return self._db
 
+    @property
+    def rdb(self) -> sqlite3.Connection:
+        """The read connection (hold ``_rlock``)."""
+        if self._rdb is None:
+            raise OutboxError(f"outbox {self.path} is closed")
+        return self._rdb
+
     def close(self) -> None:
         """Close the database (idempotent)."""
-        with self._lock:
+        with self._lock, self._rlock:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            if self._rdb is not None:
+                self._rdb.close()
+                self._rdb = None
 
     def __enter__(self) -> Outbox:
         return self
@@ -294,9 +322,9 @@ class Outbox:
         return out
 
     def _next_seq(self) -> int:
-        with self._lock:
+        with self._rlock:
             try:
-                row = self.db.execute("SELECT value FROM meta WHERE name='next_seq'").fetchone()
+                row = self.rdb.execute("SELECT value FROM meta WHERE name='next_seq'").fetchone()
             except sqlite3.Error as err:
                 raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
         return int(row[0])
@@ -326,11 +354,23 @@ class Outbox:
                 self.max_messages,
             )
 
-    def mark_delivered(self, ids: Iterable[int]) -> int:
-        """Delete acknowledged rows (one transaction); return how many were removed."""
+    def mark_delivered(self, ids: Iterable[int], *, wait: bool = True) -> int | None:
+        """Delete acknowledged rows (one transaction); return how many were removed.
+
+        With ``wait=False`` return None at once, doing nothing, when a submission holds the
+        write connection (the caller keeps the ids for its next try).
+        """
         batch = [(int(i),) for i in ids]
         if not batch:
             return 0
+        if not self._lock.acquire(blocking=wait):
+            return None
+        try:
+            return self._delete(batch)
+        finally:
+            self._lock.release()
+
+    def _delete(self, batch: list[tuple[int]]) -> int:
         with self._lock:
             db = self.db
             try:
@@ -358,9 +398,9 @@ class Outbox:
 
     def pending(self, limit: int = 100, after_id: int = 0) -> list[OutboxRow]:
         """Up to *limit* waiting messages with id > *after_id*, oldest first."""
-        with self._lock:
+        with self._rlock:
             try:
-                rows = self.db.execute(
+                rows = self.rdb.execute(
                     "SELECT id, topic, payload, qos, alarm, created, key FROM messages "
                     "WHERE id > ? ORDER BY id LIMIT ?",
                     (after_id, limit),
@@ -373,13 +413,13 @@ class Outbox:
         """How many of the rows *ids* are still waiting."""
         wanted = sorted({int(i) for i in ids})
         total = 0
-        with self._lock:
+        with self._rlock:
             try:
                 for start in range(0, len(wanted), 500):
                     chunk = wanted[start : start + 500]
                     marks = ",".join("?" * len(chunk))
                     total += int(
-                        self.db.execute(
+                        self.rdb.execute(
                             f"SELECT count(*) FROM messages WHERE id IN ({marks})", chunk
                         ).fetchone()[0]
                     )
@@ -389,9 +429,9 @@ class Outbox:
 
     def last_id(self) -> int:
         """Highest row id ever allocated (0 when none)."""
-        with self._lock:
+        with self._rlock:
             try:
-                row = self.db.execute(
+                row = self.rdb.execute(
                     "SELECT seq FROM sqlite_sequence WHERE name='messages'"
                 ).fetchone()
             except sqlite3.Error as err:
@@ -399,17 +439,17 @@ class Outbox:
         return int(row[0]) if row else 0
 
     def __len__(self) -> int:
-        with self._lock:
+        with self._rlock:
             try:
-                return int(self.db.execute("SELECT count(*) FROM messages").fetchone()[0])
+                return int(self.rdb.execute("SELECT count(*) FROM messages").fetchone()[0])
             except sqlite3.Error as err:
                 raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
 
     def stats(self) -> OutboxStats:
         """Counts for ``outbox status`` and the ``health`` message."""
-        with self._lock:
+        with self._rlock:
             try:
-                db = self.db
+                db = self.rdb
                 waiting, alarms, oldest = db.execute(
                     "SELECT count(*), coalesce(sum(alarm), 0), min(created) FROM messages"
                 ).fetchone()

@@ -295,8 +295,10 @@ class Courier:
                 with self._lock:
                     n_acked = len(self._acked)
                 if n_acked >= ACK_BATCH or (n_acked and now - last_commit >= ACK_INTERVAL_S):
-                    self._commit_acks()
-                    last_commit = now
+                    if self._commit_acks(wait=False):
+                        last_commit = now
+                    else:
+                        self._kick_later(0.005)
                 elif n_acked:
                     self._kick_later(ACK_INTERVAL_S)
                 if self.link.connected:
@@ -312,11 +314,25 @@ class Courier:
             self._timer.daemon = True
             self._timer.start()
 
-    def _commit_acks(self) -> None:
+    def _commit_acks(self, wait: bool = True) -> bool:
+        """Commit parked delivery marks; with ``wait=False`` give up (keeping them) while a
+        submission holds the database, so sending is never held up behind an fsync."""
         with self._lock:
             acked, self._acked = self._acked, []
-        if acked:
-            self.delivered += self.outbox.mark_delivered(acked)
+        if not acked:
+            return True
+        try:
+            removed = self.outbox.mark_delivered(acked, wait=wait)
+        except BaseException:
+            with self._lock:
+                self._acked[:0] = acked
+            raise
+        if removed is None:
+            with self._lock:
+                self._acked[:0] = acked
+            return False
+        self.delivered += removed
+        return True
 
     def _fill_window(self) -> None:
         epoch = self.link.epoch
