@@ -159,3 +159,24 @@ def test_bound_holds_for_a_batch(tmp_path: Path) -> None:
         kept = [r.payload for r in ob.pending(limit=100)]
         assert kept == [b"A"] + [f"n{s}".encode() for s in range(18, 27)]
         assert ob.stats().dropped == 16
+
+
+def test_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "o.db"
+    with Outbox(path, checkpoint_interval_s=3600) as ob:
+        for i in range(300):
+            ob.submit("t", bytes(2000) + str(i).encode())
+        # the commits themselves never checkpoint: the rows are in the WAL only
+        assert path.with_name(path.name + "-wal").stat().st_size > 300 * 2000
+        assert path.stat().st_size < 100_000
+    # closing checkpoints; a running outbox does it in the background
+    with Outbox(path, checkpoint_interval_s=0.1) as ob:
+        for i in range(300):
+            ob.submit("t", bytes(2000) + str(i).encode())
+        deadline = time.monotonic() + 10
+        while path.stat().st_size < 600 * 2000:
+            assert time.monotonic() < deadline, "no checkpoint within 10 s"
+            time.sleep(0.05)
+        assert len(ob) == 600

@@ -32,6 +32,8 @@ from edge.errors import OutboxError
 log = logging.getLogger(__name__)
 
 FILE_NAME = "outbox.sqlite3"
+#: Period of the background WAL checkpoint, s.
+CHECKPOINT_INTERVAL_S = 1.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -106,7 +108,12 @@ class Outbox:
     """
 
     def __init__(
-        self, path: Path, max_messages: int = 100_000, *, synchronous: str = "FULL"
+        self,
+        path: Path,
+        max_messages: int = 100_000,
+        *,
+        synchronous: str = "FULL",
+        checkpoint_interval_s: float = CHECKPOINT_INTERVAL_S,
     ) -> None:
         if max_messages < 1:
             raise ValueError("max_messages must be >= 1")
@@ -115,12 +122,15 @@ class Outbox:
         self.path = Path(path)
         self.max_messages = max_messages
         self.synchronous = synchronous
+        self.checkpoint_interval_s = checkpoint_interval_s
         self._lock = threading.RLock()  # the write connection
         self._db: sqlite3.Connection | None = None
         # Reads go through a second connection: in WAL mode they proceed while a writer
         # waits for its fsync, so the sender never stalls behind a submission.
         self._rlock = threading.Lock()
         self._rdb: sqlite3.Connection | None = None
+        self._closing = threading.Event()
+        self._checkpointer: threading.Thread | None = None
         self.recovered_from: Path | None = None  # where a corrupt file was moved, if any
         self._open()
 
@@ -139,6 +149,10 @@ class Outbox:
             if str(mode).lower() != "wal":
                 log.warning("outbox %s: journal_mode is %s, not WAL", self.path, mode)
             db.execute(f"PRAGMA synchronous = {self.synchronous}")
+            # checkpoints run on their own thread (see _checkpoint_loop), never inside a
+            # submission or a delivery mark, where their fsync would stall the pipeline
+            db.execute("PRAGMA wal_autocheckpoint = 0")
+            db.execute(f"PRAGMA journal_size_limit = {64 * 1024 * 1024}")
             check = db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise sqlite3.DatabaseError(f"quick_check: {check}")
@@ -169,6 +183,30 @@ class Outbox:
             raise OutboxError(f"outbox {self.path}: cannot start a fresh database: {err}") from err
         self._open_reader()
 
+    def _start_checkpointer(self) -> None:
+        self._closing = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="outbox-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self) -> None:
+        """Copy the WAL into the database file every second (PASSIVE: never blocks others)."""
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+            db.execute(f"PRAGMA synchronous = {self.synchronous}")
+        except sqlite3.Error as err:
+            log.error("outbox %s: no checkpointer (%s); the WAL will grow", self.path, err)
+            return
+        try:
+            while not self._closing.wait(self.checkpoint_interval_s):
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error as err:
+                    log.warning("outbox %s: checkpoint failed: %s", self.path, err)
+        finally:
+            db.close()
+
     def _open_reader(self) -> None:
         try:
             rdb = sqlite3.connect(
@@ -179,6 +217,7 @@ class Outbox:
         except sqlite3.Error as err:
             raise OutboxError(f"outbox {self.path}: cannot open a reader: {err}") from err
         self._rdb = rdb
+        self._start_checkpointer()
 
     def _move_aside(self, err: Exception) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -222,6 +261,10 @@ class Outbox:
 
     def close(self) -> None:
         """Close the database (idempotent)."""
+        if self._checkpointer is not None:
+            self._closing.set()
+            self._checkpointer.join(10.0)
+            self._checkpointer = None
         with self._lock, self._rlock:
             if self._db is not None:
                 self._db.close()
