@@ -190,10 +190,24 @@ def child(lib_path: str, cache: str) -> None:
             from edge.preprocess.pipeline import preprocess
 
             clf.predict(preprocess(x, y, clf.manifest.preprocessing).astype(np.float32))
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(
-        json.dumps({"peak_rss_mb": round(peak_kb / 1024, 1), "model_in_process": clf is not None})
-    )
+    peak_mb = round(peak_rss_kb() / 1024, 1)
+    print(json.dumps({"peak_rss_mb": peak_mb, "model_in_process": clf is not None}))
+
+
+def peak_rss_kb() -> int:
+    """High-water RSS of this process image, KiB.
+
+    ``VmHWM`` from /proc (reset by exec), not ``ru_maxrss``: Linux carries ``ru_maxrss``
+    across fork + exec, so a child would report its parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def main() -> int:
