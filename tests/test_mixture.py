@@ -8,7 +8,7 @@ from identify_helpers import band_spectrum, synthetic_library
 
 from edge.grid import STANDARD_GRID
 from edge.identify.mixture import MixtureParams, analyse_mixture
-from edge.identify.reference import PreparedLibrary
+from edge.identify.reference import SEARCH_STRIDE, PreparedLibrary, reduce_vector
 from edge.preprocess.pipeline import preprocess_with_mask
 
 X = STANDARD_GRID
@@ -20,7 +20,9 @@ def prepared() -> PreparedLibrary:
 
 
 def query(y: np.ndarray, rng: np.random.Generator, noise: float = 2e-3):
-    return preprocess_with_mask(X, y + 0.02 + rng.normal(0, noise, X.size))
+    """Preprocessed and reduced as the search sees it (every SEARCH_STRIDE-th point)."""
+    v, keep = preprocess_with_mask(X, y + 0.02 + rng.normal(0, noise, X.size))
+    return reduce_vector(v, keep, SEARCH_STRIDE)
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,7 @@ def decide(
     params = calibration.params
     lib = prepared.library
     k = max(top_k, params.mixture.candidates)
+    vector, keep = prepared.reduce(vector, keep)
     found = prepared.index.search(vector, k, keep)
     rows = [int(i) for i in found.indices]
     scores = np.clip(found.scores, -1.0, 1.0)

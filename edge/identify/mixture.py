@@ -39,7 +39,7 @@ class MixtureParams:
     min_contribution: float = 0.1
     min_fit: float = 0.95
     min_gain: float = 0.02
-    correlation_length: float = 6.0
+    correlation_length: float = 3.0
 
 
 @dataclass(frozen=True)
