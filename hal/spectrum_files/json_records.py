@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -19,13 +20,13 @@ import numpy as np
 from hal.errors import SpectrumFileError
 from hal.spectrum_files.record import MAX_POINTS, PathLike, SpectrumRecord, build_record, read_text
 
-#: Fields copied into metadata (JSON name -> metadata key); lists are joined with "; ".
-_META_FIELDS = {
-    "id": "id", "name": "name", "aliases": "aliases", "formula": "formula",
-    "category": "category", "form": "form", "inchikey": "inchikey", "cas": "cas",
-    "iupac": "iupac", "mw": "mw", "source": "source", "enfsiId": "enfsi_id",
-    "measurement": "measurement", "validated": "validated", "variants": "variants",
-}  # fmt: skip
+#: Top-level fields that are data, not metadata.
+_NOT_METADATA = frozenset({"spectrum"})
+
+
+def _snake(key: str) -> str:
+    """camelCase JSON field name -> snake_case metadata key (``firstX`` -> ``first_x``)."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).lower()
 
 
 def _text(value: Any) -> str:
@@ -58,7 +59,11 @@ def _record(path: str, index: int, obj: Any) -> SpectrumRecord:
         raise SpectrumFileError(path, f"{where}: 'y' must be a list of 2..{MAX_POINTS} values")
     if not all(isinstance(v, numbers) and not isinstance(v, bool) for v in y):
         raise SpectrumFileError(path, f"{where}: 'y' holds a non-numeric value")
-    meta = {key: _text(obj[src]) for src, key in _META_FIELDS.items() if obj.get(src) is not None}
+    meta = {
+        _snake(key): _text(value)
+        for key, value in obj.items()
+        if key not in _NOT_METADATA and value is not None and not isinstance(value, dict)
+    }
     x = np.linspace(float(first), float(last), len(y))
     try:
         return build_record(path, x, y, "percent_transmittance", name, meta)
