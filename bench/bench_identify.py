@@ -114,14 +114,15 @@ def stage_times(ident, qs) -> dict[str, dict[str, float]]:
         check_quality(x, y)
         t1 = time.perf_counter()
         v, keep = preprocess_with_mask(x, y, ident.prepared.spec)
+        vs, ks = ident.prepared.reduce(v, keep)
         t2 = time.perf_counter()
         if ident.classifier is not None:
             ident.classifier.predict(v.astype(np.float32))
         t3 = time.perf_counter()
-        found = ident.prepared.index.search(v, 12, keep)
+        found = ident.prepared.index.search(vs, 12, ks)
         t4 = time.perf_counter()
         analyse_mixture(
-            ident.prepared.index, v, keep, found.indices, ident.calibration.params.mixture
+            ident.prepared.index, vs, ks, found.indices, ident.calibration.params.mixture
         )
         t5 = time.perf_counter()
         for k, dt in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
@@ -134,7 +135,7 @@ def search_vs_floor(ident, qs) -> dict[str, float]:
     from edge.preprocess.pipeline import preprocess_with_mask
 
     index = ident.prepared.index
-    vecs = [preprocess_with_mask(x, y, ident.prepared.spec) for x, y in qs]
+    vecs = [ident.prepared.reduce(*preprocess_with_mask(x, y, ident.prepared.spec)) for x, y in qs]
     mat = np.ascontiguousarray(index.matrix)
     for v, keep in vecs[:5]:
         index.search(v, 5, keep)
