@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -195,3 +196,38 @@ def test_training_rejects_a_one_family_library(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="at least 2 families"):
         train(library, tmp_path / "model", TrainSettings(epochs=1))
     assert not (tmp_path / "model").exists()
+
+
+def _variant(acc: float, auroc: float, size: int, dtype: str) -> Any:
+    from edge.identify.manifest import VariantInfo
+
+    return VariantInfo(
+        file=f"model_{dtype}.tflite",
+        sha256="0" * 64,
+        size_bytes=size,
+        input_dtype=dtype,  # type: ignore[arg-type]
+        val_substance_accuracy=acc,
+        val_family_accuracy=acc,
+        val_unknown_auroc=auroc,
+    )
+
+
+@pytest.mark.parametrize(
+    ("int8_acc", "int8_auroc", "expected"),
+    [
+        (0.995, 0.990, "int8"),  # within a point on both
+        (0.970, 0.999, "float32"),  # loses top-1
+        (0.999, 0.950, "float32"),  # loses known-vs-unknown separation
+    ],
+)
+def test_device_variant_choice(int8_acc: float, int8_auroc: float, expected: str) -> None:
+    from edge.train.run import _choose_variant
+
+    chosen, reason = _choose_variant(
+        {
+            "float32": _variant(0.999, 0.999, 480_000, "float32"),
+            "int8": _variant(int8_acc, int8_auroc, 135_000, "int8"),
+        }
+    )
+    assert chosen == expected
+    assert f"{int8_acc:.4f}" in reason
