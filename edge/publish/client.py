@@ -323,7 +323,9 @@ class MqttLink:
         self._connected.clear()
         self._commands_ready.clear()
         if was:
-            log.warning("MQTT disconnected: %s", reason)
+            # Our own clean stop is no news; anything else is worth a warning (once per drop).
+            log_at = logging.INFO if self._stopped else logging.WARNING
+            log.log(log_at, "MQTT disconnected: %s", reason)
             for cb in self._connect_listeners:
                 cb(False)
 
