@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from edge.errors import EdgeError
 from edge.evaluate.runner import Outcome
 
 
@@ -66,12 +67,23 @@ def _answer(o: Outcome) -> str:
     return o.status
 
 
-def plot_confusion(path: Path, outcomes: Sequence[Outcome], title: str) -> None:
-    """Confusion matrix as a PNG (matplotlib, Agg)."""
-    import matplotlib
-
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend, or a clear error when the extra is missing."""
+    try:
+        import matplotlib
+    except ImportError as err:
+        raise EdgeError(
+            "evaluation plots need matplotlib: pip install 'spectra-edge[report]'"
+        ) from err
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(path: Path, outcomes: Sequence[Outcome], title: str) -> None:
+    """Confusion matrix as a PNG (matplotlib, Agg)."""
+    plt = _pyplot()
 
     rows, cols, mat = confusion(outcomes)
     m = np.array(mat, dtype=float)
@@ -91,10 +103,7 @@ def plot_confusion(path: Path, outcomes: Sequence[Outcome], title: str) -> None:
 
 def plot_reliability(path: Path, curves: dict[str, dict[str, Any]]) -> None:
     """Reliability diagram (confidence vs accuracy), one curve per system."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect")
