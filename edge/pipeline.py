@@ -82,7 +82,11 @@ class ScanPipeline:
             cfg.identify.library, cfg.identify.model, top_k=cfg.identify.top_k
         )
         instrument = open_instrument(cfg.instrument, library_path=cfg.identify.library)
-        return cls(instrument, identifier)
+        limits = QualityLimits(
+            max_background_age_s=cfg.identify.background_max_age_s,
+            min_background_similarity=cfg.identify.background_min_similarity,
+        )
+        return cls(instrument, identifier, limits=limits)
 
     def identity(self) -> dict[str, Any] | None:
         """Instrument identity for ``info``."""

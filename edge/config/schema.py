@@ -123,6 +123,18 @@ class IdentifyConfig(Section):
         None, description="Classifier model directory; empty: the shipped model."
     )
     top_k: int = Field(5, ge=1, le=50, description="Hits reported per scan.")
+    background_max_age_s: float = Field(
+        3600.0,
+        gt=0.0,
+        description="A scan on an older background is rejected ('background_old'); take a new one.",
+    )
+    background_min_similarity: float = Field(
+        0.98,
+        ge=0.0,
+        le=1.0,
+        description="Least correlation of a new background with the session's first one "
+        "('background_mismatch': dirty crystal or changed optics).",
+    )
 
 
 class TlsConfig(Section):
