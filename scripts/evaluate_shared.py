@@ -41,6 +41,8 @@ KEYS = (
     "unknown_rejection",
     "unknown_family_named",
     "unknown_family_accuracy",
+    "unknown_family_wrong",
+    "unknown_family_ceiling",
     "mixture2_both_found",
     "mixture3_all_found",
     "mixture3_component_recall",
@@ -86,6 +88,8 @@ def pooled(summaries: list[dict[str, Any]], system: str) -> dict[str, float | No
         "unknown_rejection": "unknown",
         "unknown_family_named": "unknown",
         "unknown_family_accuracy": "unknown",
+        "unknown_family_wrong": "unknown",
+        "unknown_family_ceiling": "unknown",
         "mixture2_both_found": "mixture2",
         "mixture3_all_found": "mixture3",
         "mixture3_component_recall": "mixture3",
@@ -139,7 +143,9 @@ def main() -> int:
             print(
                 f"seed {seed}: held out {', '.join(s['held_out'])}\n"
                 f"  product : top1 {p['top1']:.3f}  unknown->no_match {p['unknown_rejection']:.3f}"
-                f" (family right {p['unknown_family_accuracy']:.3f})"
+                f" (family right {p['unknown_family_accuracy']:.3f},"
+                f" wrong {p['unknown_family_wrong']:.3f},"
+                f" ceiling {p['unknown_family_ceiling']:.3f})"
                 f"  mix2 both {p['mixture2_both_found']:.3f}"
                 f"  mix3 all {p['mixture3_all_found']:.3f}\n"
                 f"  baseline: top1 {b['top1']:.3f} (hit {b['top1_hit']:.3f})  unknown->no_match"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 from identify_helpers import band_spectrum, synthetic_library
@@ -50,29 +48,6 @@ def test_mixture_takes_the_most_severe_component(prepared: PreparedLibrary) -> N
 def test_unknown_is_no_match(prepared: PreparedLibrary) -> None:
     r = run(prepared, band_spectrum(np.random.default_rng(77), X)).identification
     assert r.status == "no_match" and r.substance is None
-
-
-@dataclass
-class FakePrediction:
-    labels: tuple[str, ...]
-    substance_probs: np.ndarray
-    family_labels: tuple[str, ...]
-    family_probs: np.ndarray
-
-
-def test_unknown_family_from_confident_classifier(prepared: PreparedLibrary) -> None:
-    pred = FakePrediction(
-        ("a", "b"), np.array([0.5, 0.5]), ("opioid", "stimulant"), np.array([0.1, 0.9])
-    )
-    r = run(prepared, band_spectrum(np.random.default_rng(78), X), prediction=pred).identification
-    assert r.status == "no_match" and r.family == "stimulant"
-    unsure = FakePrediction(
-        ("a", "b"), np.array([0.5, 0.5]), ("opioid", "stimulant"), np.array([0.45, 0.55])
-    )
-    r2 = run(
-        prepared, band_spectrum(np.random.default_rng(78), X), prediction=unsure
-    ).identification
-    assert r2.family != "stimulant" or r2.family is None
 
 
 def test_logistic_calibration_recovers_probabilities() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -70,9 +71,22 @@ def test_metrics_count_what_they_say() -> None:
     ]
     m = metrics(outs)
     assert m["top1"] == 0.5 and m["unknown_rejection"] == 0.5 and m["mixture2_both_found"] == 0.5
+    assert m["unknown_family_ceiling"] is None
     rows, cols, mat = confusion(outs)
     assert cols[-1] in ("no_match", "mixture") and "a" in cols
     assert rows == ["(unknown)", "a", "b"] and int(np.sum(mat)) == 4
+
+
+def test_family_metrics_separate_right_wrong_and_unnamed() -> None:
+    outs = [
+        replace(outcome("unknown", ("u",), "no_match", ()), family=fam)
+        for fam in ("opioid", "stimulant", None, "opioid")
+    ] + [replace(outcome("unknown", ("v",), "mixture", ("a", "b")), family="opioid")]
+    m = metrics(outs, known_families={"stimulant"})
+    assert m["unknown_family_named"] == 0.6 and m["unknown_family_accuracy"] == 0.4
+    assert m["unknown_family_wrong"] == 0.2  # the mixture answer names no family at all
+    assert m["unknown_family_ceiling"] == 0.0  # every query's family is opioid
+    assert metrics(outs, known_families={"opioid"})["unknown_family_ceiling"] == 1.0
 
 
 def test_threshold_separates_singles_from_unknowns() -> None:

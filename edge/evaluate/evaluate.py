@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.evaluate.baseline import PlainCorrelation
-from edge.evaluate.challenge import build_challenge, split_library
+from edge.evaluate.challenge import build_challenge, family_of, split_library
 from edge.evaluate.report import plot_confusion, plot_reliability, reliability, write_summary
 from edge.evaluate.runner import calibrate_library, metrics, run
 from edge.identify.calibration import CALIBRATION_FILE
@@ -54,7 +54,8 @@ def evaluate_library(
     )
     ours = run(product, queries)
     base = run(PlainCorrelation(known), queries)
-    m_ours, m_base = metrics(ours), metrics(base)
+    families = {family_of(library, i) for i in split.known}
+    m_ours, m_base = metrics(ours, families), metrics(base, families)
     rel_ours = reliability(ours)
     beats = {k: (m_ours[k] or 0) > (m_base[k] or 0) for k in TARGETS}
     summary: dict[str, Any] = {

@@ -8,7 +8,7 @@ so an outer evaluation never sees its own unknowns while calibrating.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -18,6 +18,7 @@ import numpy.typing as npt
 from edge.evaluate.challenge import Query, Split, build_challenge, split_library
 from edge.identify.calibration import Calibration, DecisionParams, fit_calibration
 from edge.identify.decision import Decision
+from edge.identify.family import vote, without
 from edge.identify.identifier import Identifier
 from edge.library import Library
 
@@ -35,6 +36,7 @@ class Outcome:
     correct: bool
     evidence: dict[str, float] = field(default_factory=dict)
     multi: tuple[str, ...] = ()  # best multi-component model, accepted or not
+    neighbours: tuple[tuple[str, str, float], ...] = ()  # (name, family, score), best first
 
 
 def score(q: Query, d: Decision) -> Outcome:
@@ -62,6 +64,7 @@ def score(q: Query, d: Decision) -> Outcome:
         correct,
         dict(d.evidence),
         d.multi,
+        d.neighbours,
     )
 
 
@@ -76,8 +79,14 @@ def run(identifier: Analyser, queries: Sequence[Query]) -> list[Outcome]:
     return [score(q, identifier.analyse(q.wavenumbers, q.absorbance)) for q in queries]
 
 
-def metrics(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """Top-1/top-3, unknown rejection and family, mixture recall, statuses per kind."""
+def metrics(
+    outcomes: Sequence[Outcome], known_families: Collection[str] | None = None
+) -> dict[str, Any]:
+    """Top-1/top-3, unknown rejection and family, mixture recall, statuses per kind.
+
+    With *known_families* (the families present in the searched library) also the ceiling
+    of family naming: the share of unknowns whose family the library has at all.
+    """
     singles = [o for o in outcomes if o.query.kind == "single"]
     unknowns = [o for o in outcomes if o.query.kind == "unknown"]
     mix2 = [o for o in outcomes if o.query.kind == "mixture" and len(o.query.truth) == 2]
@@ -104,6 +113,17 @@ def metrics(outcomes: Sequence[Outcome]) -> dict[str, Any]:
         ),
         "unknown_family_accuracy": frac(
             [o.status == "no_match" and o.family == o.query.family for o in unknowns]
+        ),
+        "unknown_family_wrong": frac(
+            [
+                o.status == "no_match" and o.family is not None and o.family != o.query.family
+                for o in unknowns
+            ]
+        ),
+        "unknown_family_ceiling": (
+            frac([o.query.family in known_families for o in unknowns])
+            if known_families is not None
+            else None
         ),
         "mixture2_both_found": frac([o.correct for o in mix2]),
         "mixture3_all_found": frac([o.correct for o in mix3]),
@@ -176,9 +196,36 @@ def _kind(o: Outcome) -> str:
     return o.query.kind
 
 
-def calibration_records(outcomes: Sequence[Outcome]) -> list[tuple[str, dict[str, float], bool]]:
-    """``(status, evidence, correct)`` for every non-rejected outcome."""
-    return [(o.status, o.evidence, o.correct) for o in outcomes if o.status != "rejected"]
+def calibration_records(
+    outcomes: Sequence[Outcome], family_neighbours: int | None = None
+) -> list[tuple[str, dict[str, float], bool]]:
+    """``(status, evidence, correct)`` for every non-rejected outcome, plus family records."""
+    records = [(o.status, o.evidence, o.correct) for o in outcomes if o.status != "rejected"]
+    return records + family_records(outcomes, family_neighbours)
+
+
+def family_records(
+    outcomes: Sequence[Outcome], k: int | None = None
+) -> list[tuple[str, dict[str, float], bool]]:
+    """``("family", vote evidence, family right)`` for every unknown and single query.
+
+    An unknown's neighbours vote as they are; a known single's vote leaves its own library
+    entry out (leave-one-out), so every library compound also serves as a pseudo-unknown.
+    """
+    k = DecisionParams().family_neighbours if k is None else k
+    records: list[tuple[str, dict[str, float], bool]] = []
+    for o in outcomes:
+        if o.query.kind not in ("unknown", "single") or not o.neighbours or not o.query.family:
+            continue
+        names = [n for n, _, _ in o.neighbours]
+        fams = [f for _, f, _ in o.neighbours]
+        scores = [s for _, _, s in o.neighbours]
+        if o.query.kind == "single":
+            fams, scores = without(names, fams, scores, o.query.truth[0])
+        ballot = vote(fams, scores, k)
+        if ballot.family is not None:
+            records.append(("family", ballot.evidence(), ballot.family == o.query.family))
+    return records
 
 
 def calibrate_library(
@@ -217,7 +264,7 @@ def calibrate_library(
         "seed": seed,
         "n_records": len(rescored),
     }
-    return fit_calibration(params, calibration_records(rescored), meta)
+    return fit_calibration(params, calibration_records(rescored, params.family_neighbours), meta)
 
 
 def _redecide(o: Outcome, params: DecisionParams) -> Outcome:
@@ -242,6 +289,7 @@ __all__ = [
     "Split",
     "calibrate_library",
     "calibration_records",
+    "family_records",
     "fit_identify_threshold",
     "fit_thresholds",
     "metrics",

@@ -26,12 +26,16 @@ from edge.identify.mixture import MixtureParams
 CALIBRATION_FILE = "calibration.json"
 DEFAULT_PATH = Path(__file__).with_name("calibration_default.json")
 FORMAT_VERSION = 1
+#: Parameters older calibration files may still carry; ignored when loading.
+RETIRED_PARAMS = ("neighbour_family_min_r",)
 
 #: Features each status' model uses (names of :func:`features` keys).
 FEATURES: dict[str, tuple[str, ...]] = {
     "identified": ("sharp_r1", "gap", "clf_top"),
     "mixture": ("sharp_fit", "min_share", "gain"),
     "no_match": ("sharp_r1", "sharp_fit"),
+    # P(the neighbours' family of an unknown is right), see edge.identify.family.
+    "family": ("sharp_family_r", "family_share"),
 }
 
 
@@ -41,7 +45,8 @@ def sharp(r: float) -> float:
 
 
 def features(evidence: Mapping[str, float]) -> dict[str, float]:
-    """Derived features from raw evidence (r1, gap, fit, single_fit, min_share, clf_top)."""
+    """Derived features from raw evidence (r1, gap, fit, single_fit, min_share, clf_top,
+    family_r, family_margin, family_share)."""
     r1 = float(evidence.get("r1", 0.0))
     fit = float(evidence.get("fit", r1))
     return {
@@ -51,6 +56,9 @@ def features(evidence: Mapping[str, float]) -> dict[str, float]:
         "sharp_fit": sharp(fit),
         "min_share": float(evidence.get("min_share", 1.0)),
         "gain": fit - float(evidence.get("single_fit", r1)),
+        "sharp_family_r": sharp(float(evidence.get("family_r", 0.0))),
+        "family_margin": float(evidence.get("family_margin", 0.0)),
+        "family_share": float(evidence.get("family_share", 0.0)),
     }
 
 
@@ -107,8 +115,12 @@ class DecisionParams:
     """Thresholds of the decision (fitted together with the calibration)."""
 
     identify_min_r: float = 0.9
+    #: A classifier this sure of an unknown's family backs the neighbours' family.
     family_min_prob: float = 0.6
-    neighbour_family_min_r: float = 0.5
+    #: Name an unknown's family when its calibrated probability reaches this.
+    family_min_conf: float = 0.5
+    #: Neighbours that vote on an unknown's family.
+    family_neighbours: int = 8
     mixture: MixtureParams = field(default_factory=MixtureParams)
 
 
@@ -124,6 +136,10 @@ class Calibration:
         """Calibrated probability that a decision of *status* is right (0.5 when uncalibrated)."""
         model = self.models.get(status)
         return model.predict(features(evidence)) if model is not None else 0.5
+
+    def calibrated(self, status: str) -> bool:
+        """True when a model for *status* was fitted."""
+        return status in self.models
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able document."""
@@ -142,6 +158,8 @@ class Calibration:
                 raise ModelError(f"calibration format {doc.get('format_version')!r} not supported")
             p = dict(doc["params"])
             mix = MixtureParams(**p.pop("mixture"))
+            for retired in RETIRED_PARAMS:
+                p.pop(retired, None)
             params = DecisionParams(mixture=mix, **p)
             models = {
                 k: LogisticModel(
@@ -187,9 +205,16 @@ def fit_calibration(
     records: Sequence[tuple[str, Mapping[str, float], bool]],
     meta: Mapping[str, Any] | None = None,
 ) -> Calibration:
-    """Fit one model per status from ``(status, evidence, correct)`` records."""
+    """Fit one model per status from ``(status, evidence, correct)`` records.
+
+    Status ``family`` records carry the family vote's evidence and whether its family was
+    right; without any, no family model is fitted (the decision then names no family from
+    neighbours).
+    """
     models = {}
     for status, names in FEATURES.items():
+        if status == "family" and not any(st == status for st, _, _ in records):
+            continue
         rows = [features(ev) for st, ev, _ in records if st == status]
         ok = [c for st, _, c in records if st == status]
         models[status] = LogisticModel.fit(names, rows, ok)

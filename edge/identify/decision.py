@@ -6,8 +6,10 @@ Rules, in order (thresholds in :class:`~edge.identify.calibration.DecisionParams
 2. A significant, well-fitting mixture of 2-3 library substances: ``mixture``; the substance
    reported is the most severe component, the severity the highest of them.
 3. Best hit correlation at least ``identify_min_r``: ``identified``.
-4. Otherwise ``no_match``, naming the most probable family when the classifier is confident
-   (``family_min_prob``), else when the nearest library neighbours agree on one.
+4. Otherwise ``no_match``, naming the family the nearest library neighbours point to when its
+   calibrated probability (status ``family``) reaches ``family_min_conf``, or falls short of
+   it but a classifier at least ``family_min_prob`` sure agrees; a classifier that is that
+   sure of another family vetoes it (no family rather than a wrong one).
 
 The confidence comes from the status' calibration model, fitted on simulated challenge data.
 """
@@ -21,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.identify.calibration import Calibration
+from edge.identify.family import vote
 from edge.identify.mixture import analyse_mixture
 from edge.identify.reference import PreparedLibrary
 from edge.library.categories import SEVERITY_ORDER
@@ -38,6 +41,8 @@ class Decision:
     rows: tuple[int, ...] = ()
     #: Names of the best multi-component model, accepted or not (calibration re-decides).
     multi: tuple[str, ...] = ()
+    #: Search neighbours ``(name, family, score)``, best first (calibration of the family).
+    neighbours: tuple[tuple[str, str, float], ...] = ()
 
 
 def family_name(prepared: PreparedLibrary, row: int) -> str:
@@ -88,6 +93,10 @@ def decide(
         "multi_fit": mix.multi_fit,
     }
     multi = tuple(lib.entries[r].name for r in mix.multi_rows)
+    neighbours = tuple(
+        (lib.entries[r].name, family_name(prepared, r), float(s))
+        for r, s in zip(rows, scores, strict=False)
+    )
     clf_probs = _classifier_probs(prediction)
     if mix.is_mixture:
         comps = tuple(
@@ -115,6 +124,7 @@ def decide(
             evidence,
             mix.rows,
             multi,
+            neighbours,
         )
     evidence["clf_top"] = clf_probs.get(lib.entries[rows[0]].name, 0.5) if clf_probs else 0.5
     if r1 >= params.identify_min_r:
@@ -132,11 +142,16 @@ def decide(
             evidence,
             (rows[0],),
             multi,
+            neighbours,
         )
-    fam = _family_for_unknown(prepared, rows, scores, prediction, calibration)
+    fam = _family_for_unknown(neighbours, prediction, calibration, evidence)
     conf = calibration.confidence("no_match", evidence)
     return Decision(
-        Identification("no_match", None, round(conf, 4), family=fam, **common), evidence, (), multi
+        Identification("no_match", None, round(conf, 4), family=fam, **common),
+        evidence,
+        (),
+        multi,
+        neighbours,
     )
 
 
@@ -149,26 +164,35 @@ def _classifier_probs(prediction: Any | None) -> dict[str, float]:
 
 
 def _family_for_unknown(
-    prepared: PreparedLibrary,
-    rows: list[int],
-    scores: npt.NDArray[np.float64],
+    neighbours: tuple[tuple[str, str, float], ...],
     prediction: Any | None,
     calibration: Calibration,
+    evidence: dict[str, float],
 ) -> str | None:
-    """Most probable family of an unknown: confident classifier, else agreeing neighbours."""
+    """Most probable family of an unknown, or None when the evidence does not support one.
+
+    Adds the vote's evidence and ``family_conf`` (its calibrated probability) to *evidence*.
+    """
     params = calibration.params
-    if prediction is not None:
-        fam_labels = list(getattr(prediction, "family_labels", ()))
-        fam_probs = np.asarray(getattr(prediction, "family_probs", ()), dtype=np.float64).ravel()
-        if fam_probs.size and fam_labels:
-            best = int(np.argmax(fam_probs))
-            if fam_probs[best] >= params.family_min_prob:
-                return str(fam_labels[best])
-    near = [
-        r for r, s in zip(rows[:3], scores[:3], strict=False) if s >= params.neighbour_family_min_r
-    ]
-    if not near:
+    if not calibration.calibrated("family"):
         return None
-    families = [family_name(prepared, r) for r in near]
-    top = families[0]
-    return top if families.count(top) * 2 > len(families) or len(families) == 1 else None
+    ballot = vote(
+        [f for _, f, _ in neighbours], [s for _, _, s in neighbours], params.family_neighbours
+    )
+    if ballot.family is None:
+        return None
+    evidence.update(ballot.evidence())
+    conf = calibration.confidence("family", evidence)
+    evidence["family_conf"] = conf
+    sure = conf >= params.family_min_conf
+    if prediction is None:
+        return ballot.family if sure else None
+    fam_labels = [str(x) for x in getattr(prediction, "family_labels", ())]
+    fam_probs = np.asarray(getattr(prediction, "family_probs", ()), dtype=np.float64).ravel()
+    if not fam_labels or fam_probs.size != len(fam_labels):
+        return ballot.family if sure else None
+    best = int(np.argmax(fam_probs))
+    clf_sure = bool(fam_probs[best] >= params.family_min_prob)
+    if fam_labels[best] == ballot.family:
+        return ballot.family if sure or clf_sure else None
+    return ballot.family if sure and not clf_sure else None
