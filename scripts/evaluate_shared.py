@@ -1,6 +1,7 @@
 """Evaluate identification on the real reference spectra in ../shared/data (never committed).
 
-    .venv/bin/python scripts/evaluate_shared.py [--seeds 5] [--classifier] [--out DIR]
+    .venv/bin/python scripts/evaluate_shared.py [--seeds 5] [--out DIR] \
+        [--classifier [--models DIR] [--epochs N]]
 
 1. Builds a library from ``../shared/data/enfsi-atr`` with ``spectra-edge library build`` into
    a temporary directory (deleted afterwards; nothing derived from the data is kept in the
@@ -59,13 +60,23 @@ def build_library(data: Path, out: Path) -> Path:
     return out
 
 
-def trainer(work: Path, epochs: int | None) -> Any:
-    """A factory that trains a classifier on a known library (edge.train) and loads it."""
+def trainer(work: Path, epochs: int | None, models: Path | None = None) -> Any:
+    """A factory that trains a classifier on a known library (edge.train) and loads it.
+
+    With *models*, a classifier already trained on the same known library (same content hash,
+    kept there by an earlier run) is loaded instead of trained again, and new ones are kept.
+    """
     from edge.identify.classifier import Classifier
     from edge.train.run import TrainSettings, train
 
     def make(known: Library) -> Any:
-        out = Path(tempfile.mkdtemp(prefix="model-", dir=work))
+        if models is not None:
+            out = models / f"{known.content_hash[:16]}-e{epochs or 'default'}"
+            if (out / "model" / "manifest.json").is_file():
+                print(f"  classifier for {len(known)} substances from {out}", flush=True)
+                return Classifier.load(out / "model")
+        else:
+            out = Path(tempfile.mkdtemp(prefix="model-", dir=work))
         settings = TrainSettings() if epochs is None else TrainSettings(epochs=epochs)
         t = time.perf_counter()
         train(known, out / "model", settings)
@@ -118,21 +129,29 @@ def main() -> int:
     ap.add_argument("--classifier", action="store_true", help="train a classifier per split")
     ap.add_argument("--epochs", type=int, help="training epochs (default: edge.train's)")
     ap.add_argument("--out", type=Path, help="keep reports here (outside the project)")
+    ap.add_argument(
+        "--models",
+        type=Path,
+        help="with --classifier: keep the trained classifiers here and reuse them on later"
+        " runs (keyed by the known library's hash; outside the project)",
+    )
     args = ap.parse_args()
     if not args.data.is_dir():
         print(f"no shared data at {args.data}; nothing to evaluate", file=sys.stderr)
         return 2
-    if args.out is not None and ROOT in args.out.resolve().parents:
-        print(
-            "--out must be outside the project (derived data is never committed)", file=sys.stderr
-        )
-        return 2
+    for opt, path in (("--out", args.out), ("--models", args.models)):
+        if path is not None and ROOT in path.resolve().parents:
+            print(
+                f"{opt} must be outside the project (derived data is never committed)",
+                file=sys.stderr,
+            )
+            return 2
     summaries = []
     with tempfile.TemporaryDirectory(prefix="enfsi-eval-") as tmp:
         work = Path(tmp)
         lib = load_library(build_library(args.data, work / "library"))
         print(f"library: {len(lib)} entries from {args.data}", flush=True)
-        factory = trainer(work, args.epochs) if args.classifier else None
+        factory = trainer(work, args.epochs, args.models) if args.classifier else None
         for seed in range(args.seeds):
             out_dir = args.out / f"seed{seed}" if args.out else None
             s = evaluate_library(

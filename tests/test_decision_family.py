@@ -19,7 +19,7 @@ from edge.identify.calibration import (
     sharp,
 )
 from edge.identify.decision import decide
-from edge.identify.family import vote, without
+from edge.identify.family import substance_families, vote, without
 from edge.identify.reference import PreparedLibrary
 from edge.preprocess.pipeline import preprocess_with_mask
 
@@ -77,9 +77,15 @@ class FakePrediction:
     family_probs: np.ndarray
 
 
-def clf(family: str, p: float) -> FakePrediction:
+def clf(family: str, p: float, substance: str = "none", ps: float = 0.9) -> FakePrediction:
+    """Family head *p* sure of *family*; substance head *ps* sure of *substance*."""
     other = "precursor" if family != "precursor" else "benign"
-    return FakePrediction(("a",), np.array([0.5]), (family, other), np.array([p, 1 - p]))
+    return FakePrediction(
+        (substance, "sub000"),
+        np.array([ps, 1 - ps]),
+        (family, other),
+        np.array([p, 1 - p]),
+    )
 
 
 def test_close_analogue_named_far_unknown_not(prepared: PreparedLibrary) -> None:
@@ -108,19 +114,32 @@ def test_classifier_backs_or_vetoes_the_neighbours(prepared: PreparedLibrary) ->
     cal = family_calibration(identify_min_r=0.995, family_min_prob=0.6)
     y_close = analogue(prepared, 5, 31, 0.15)
     assert decide_on(prepared, y_close, cal, clf("opioid", 0.9)).identification.family == "opioid"
-    # A sure classifier that disagrees vetoes; an unsure one does not.
+    # A sure family head that disagrees vetoes; an unsure one does not.
     assert decide_on(prepared, y_close, cal, clf("stimulant", 0.9)).identification.family is None
     assert decide_on(prepared, y_close, cal, clf("stimulant", 0.55)).identification.family == (
         "opioid"
     )
-    # A weak neighbour vote: an agreeing sure classifier names it, the classifier alone never.
+    # A weak neighbour vote is named only when both classifier heads agree with it.
     y_far = analogue(prepared, 5, 32, 0.8)
     weak = decide_on(prepared, y_far, cal)
     assert weak.identification.family is None and weak.evidence["family_conf"] < 0.5
-    fam = weak.neighbours[0][1]
-    assert decide_on(prepared, y_far, cal, clf(fam, 0.9)).identification.family == fam
+    name, fam, _ = weak.neighbours[0]
+    lib = prepared.library
+    stranger = next(e.name for e in lib.entries if (e.family or e.category) != fam)
+    both = clf(fam, 0.9, substance=name)
+    assert decide_on(prepared, y_far, cal, both).identification.family == fam
+    head_only = clf(fam, 0.9, substance=stranger)
+    assert decide_on(prepared, y_far, cal, head_only).identification.family is None
+    unknown_label = clf(fam, 0.9, substance="not in the library", ps=1.0)
+    assert decide_on(prepared, y_far, cal, unknown_label).identification.family is None
     other = "precursor" if fam != "precursor" else "benign"
     assert decide_on(prepared, y_far, cal, clf(other, 0.99)).identification.family is None
+
+
+def test_substance_families_sum_per_family() -> None:
+    fams = {"heroin": "opioid", "codeine": "opioid", "mdma": "stimulant"}
+    got = substance_families(["heroin", "mdma", "codeine", "x"], [0.3, 0.4, 0.2, 0.1], fams.get)
+    assert got == pytest.approx({"opioid": 0.5, "stimulant": 0.4})
 
 
 def outcome(kind: str, truth: str, family: str, neighbours) -> Outcome:

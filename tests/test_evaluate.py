@@ -161,5 +161,10 @@ def test_real_enfsi_figures(tmp_path: Path) -> None:
     assert p["top1"] >= 0.97
     assert p["mixture2_both_found"] >= 0.85
     assert p["unknown_rejection"] >= 0.8
+    # Families of unknowns: named only when likely right (few wrong ones); the ceiling is the
+    # share of unknowns whose family the known library has at all.
+    assert p["unknown_family_wrong"] <= 0.1
+    assert p["unknown_family_accuracy"] > p["unknown_family_wrong"]
+    assert 0.5 <= p["unknown_family_ceiling"] <= 1.0
     assert s["beats_baseline_on_all_three"]
     assert b["unknown_rejection"] < p["unknown_rejection"]

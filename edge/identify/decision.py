@@ -8,8 +8,9 @@ Rules, in order (thresholds in :class:`~edge.identify.calibration.DecisionParams
 3. Best hit correlation at least ``identify_min_r``: ``identified``.
 4. Otherwise ``no_match``, naming the family the nearest library neighbours point to when its
    calibrated probability (status ``family``) reaches ``family_min_conf``, or falls short of
-   it but a classifier at least ``family_min_prob`` sure agrees; a classifier that is that
-   sure of another family vetoes it (no family rather than a wrong one).
+   it but both classifier heads (the family head, and the substance head summed per family)
+   agree with it; a family head at least ``family_min_prob`` sure of another family vetoes
+   it (no family rather than a wrong one). The classifier never names a family alone.
 
 The confidence comes from the status' calibration model, fitted on simulated challenge data.
 """
@@ -23,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.identify.calibration import Calibration
-from edge.identify.family import vote
+from edge.identify.family import substance_families, vote
 from edge.identify.mixture import analyse_mixture
 from edge.identify.reference import PreparedLibrary
 from edge.library.categories import SEVERITY_ORDER
@@ -144,7 +145,7 @@ def decide(
             multi,
             neighbours,
         )
-    fam = _family_for_unknown(neighbours, prediction, calibration, evidence)
+    fam = _family_for_unknown(prepared, neighbours, prediction, calibration, evidence)
     conf = calibration.confidence("no_match", evidence)
     return Decision(
         Identification("no_match", None, round(conf, 4), family=fam, **common),
@@ -164,6 +165,7 @@ def _classifier_probs(prediction: Any | None) -> dict[str, float]:
 
 
 def _family_for_unknown(
+    prepared: PreparedLibrary,
     neighbours: tuple[tuple[str, str, float], ...],
     prediction: Any | None,
     calibration: Calibration,
@@ -185,14 +187,28 @@ def _family_for_unknown(
     conf = calibration.confidence("family", evidence)
     evidence["family_conf"] = conf
     sure = conf >= params.family_min_conf
-    if prediction is None:
-        return ballot.family if sure else None
     fam_labels = [str(x) for x in getattr(prediction, "family_labels", ())]
     fam_probs = np.asarray(getattr(prediction, "family_probs", ()), dtype=np.float64).ravel()
     if not fam_labels or fam_probs.size != len(fam_labels):
         return ballot.family if sure else None
     best = int(np.argmax(fam_probs))
-    clf_sure = bool(fam_probs[best] >= params.family_min_prob)
-    if fam_labels[best] == ballot.family:
-        return ballot.family if sure or clf_sure else None
-    return ballot.family if sure and not clf_sure else None
+    if fam_labels[best] != ballot.family:
+        vetoed = fam_probs[best] >= params.family_min_prob
+        return ballot.family if sure and not vetoed else None
+    if sure:
+        return ballot.family
+    per_family = substance_families(
+        [str(x) for x in getattr(prediction, "labels", ())],
+        np.asarray(getattr(prediction, "substance_probs", ()), dtype=np.float64).ravel().tolist(),
+        lambda name: _family_of_name(prepared, name),
+    )
+    top = max(per_family, key=per_family.__getitem__) if per_family else None
+    agree = top == ballot.family and per_family[top] > 0.0
+    return ballot.family if agree else None
+
+
+def _family_of_name(prepared: PreparedLibrary, name: str) -> str | None:
+    try:
+        return family_name(prepared, prepared.library.index(name))
+    except ValueError:
+        return None

@@ -14,7 +14,7 @@ the neighbours' votes for it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,3 +61,15 @@ def without(
     """*families*/*scores* with the neighbours named *exclude* removed (leave-one-out)."""
     kept = [(f, s) for n, f, s in zip(names, families, scores, strict=True) if n != exclude]
     return [f for f, _ in kept], [s for _, s in kept]
+
+
+def substance_families(
+    labels: Sequence[str], probs: Sequence[float], family_of: Callable[[str], str | None]
+) -> dict[str, float]:
+    """A substance classifier's probabilities summed per family (unknown labels skipped)."""
+    out: dict[str, float] = {}
+    for label, p in zip(labels, probs, strict=False):
+        fam = family_of(label)
+        if fam is not None:
+            out[fam] = out.get(fam, 0.0) + float(p)
+    return out
