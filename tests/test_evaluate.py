@@ -87,6 +87,15 @@ def test_family_metrics_separate_right_wrong_and_unnamed() -> None:
     assert m["unknown_family_wrong"] == 0.2  # the mixture answer names no family at all
     assert m["unknown_family_ceiling"] == 0.0  # every query's family is opioid
     assert metrics(outs, known_families={"opioid"})["unknown_family_ceiling"] == 1.0
+    assert m["unknown_family_mean_conf"] is None  # no family votes recorded
+    near = (("x", "opioid", 0.8), ("y", "stimulant", 0.5))
+    far = (("y", "stimulant", 0.4), ("x", "opioid", 0.3))
+    voted = [
+        replace(outcome("unknown", ("u",), "no_match", ()), evidence=ev, neighbours=nb)
+        for ev, nb in (({"family_conf": 0.9}, near), ({"family_conf": 0.1}, far))
+    ]
+    m2 = metrics(voted)
+    assert m2["unknown_family_mean_conf"] == 0.5 and m2["unknown_family_vote_accuracy"] == 0.5
 
 
 def test_threshold_separates_singles_from_unknowns() -> None:

@@ -92,6 +92,8 @@ def metrics(
     mix2 = [o for o in outcomes if o.query.kind == "mixture" and len(o.query.truth) == 2]
     mix3 = [o for o in outcomes if o.query.kind == "mixture" and len(o.query.truth) == 3]
 
+    voted = [o for o in unknowns if o.status == "no_match" and "family_conf" in o.evidence]
+
     def frac(xs: Sequence[bool] | Sequence[float]) -> float | None:
         return round(float(np.mean(xs)), 4) if len(xs) else None
 
@@ -120,6 +122,10 @@ def metrics(
                 for o in unknowns
             ]
         ),
+        # Calibration in the large of the family confidence: its mean against how often the
+        # neighbours' candidate family (named or not) is right, over no_match unknowns.
+        "unknown_family_mean_conf": frac([o.evidence["family_conf"] for o in voted]),
+        "unknown_family_vote_accuracy": frac([_vote_family(o) == o.query.family for o in voted]),
         "unknown_family_ceiling": (
             frac([o.query.family in known_families for o in unknowns])
             if known_families is not None
@@ -139,6 +145,12 @@ def metrics(
             for kind in ("single", "unknown", "mixture")
         },
     }
+
+
+def _vote_family(o: Outcome, k: int | None = None) -> str | None:
+    """The neighbours' candidate family of an outcome (as the decision computed it)."""
+    k = DecisionParams().family_neighbours if k is None else k
+    return vote([f for _, f, _ in o.neighbours], [s for _, _, s in o.neighbours], k).family
 
 
 def fit_identify_threshold(
