@@ -53,3 +53,28 @@ def test_sign_verify_and_tamper(tmp_path: Path) -> None:
     assert not verify(bad_sig, public)
     assert not verify({k: v for k, v in signed.items() if k != "signature"}, public)
     assert not verify(signed, DeviceKey.generate().public)
+
+
+def test_sign_canonical_equals_sign_then_canonical_json() -> None:
+    key = DeviceKey.generate()
+    payloads = [
+        {},
+        {"a": 1},
+        {"historical": False},
+        {"historical": True, "signature": {"value": "old"}},
+        # keys on both sides of, and next to, the unsigned members; nested look-alikes
+        {
+            "A": None,
+            "h": "ü",
+            "historicalx": 2,
+            "sign": 3,
+            "signaturez": [4],
+            "zz": {"historical": False, "signature": 1},
+            "historical": False,
+        },
+    ]
+    for p in payloads:
+        signed, data = key.sign_canonical(p)
+        assert data == canonical_json(signed)
+        assert signed == key.sign(p)  # Ed25519 signatures are deterministic
+        assert verify(json.loads(data), key.public)

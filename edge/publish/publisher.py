@@ -160,9 +160,8 @@ class Courier:
                 consignment=consignment,
                 extra=extra,
             )
-            signed = self.key.sign(payload)
-            built["payload"] = signed
-            return canonical_json(signed)
+            built["payload"], data = self.key.sign_canonical(payload)
+            return data
 
         return SubmitItem(self.link.topics.result, build, is_alarm(identification), scan_id)
 

@@ -132,6 +132,32 @@ class DeviceKey:
         }
         return out
 
+    def sign_canonical(self, payload: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """:meth:`sign`, plus the signed payload's canonical JSON, serialising it only once.
+
+        Canonical JSON sorts the keys, so the members fall in three runs around the
+        unsigned ones (``historical`` < ``signature``): the signed bytes are the runs joined,
+        and the final bytes the same runs with ``historical`` and ``signature`` spliced in.
+        """
+        runs: tuple[dict[str, Any], dict[str, Any], dict[str, Any]] = ({}, {}, {})
+        for k, v in payload.items():
+            if k not in UNSIGNED_MEMBERS:
+                runs[0 if k < "historical" else 1 if k < "signature" else 2][k] = v
+        parts = [canonical_json(run)[1:-1] for run in runs]
+        sig = self._private.sign(b"{" + b",".join(p for p in parts if p) + b"}")
+        signature = {
+            "alg": ALGORITHM,
+            "key_id": self.key_id,
+            "value": base64.b64encode(sig).decode("ascii"),
+        }
+        out = {k: v for k, v in payload.items() if k != "signature"}
+        out["signature"] = signature
+        spliced = [parts[0], b"", parts[1], canonical_json({"signature": signature})[1:-1]]
+        if "historical" in payload:
+            spliced[1] = canonical_json({"historical": payload["historical"]})[1:-1]
+        spliced.append(parts[2])
+        return out, b"{" + b",".join(p for p in spliced if p) + b"}"
+
 
 def verify(payload: dict[str, Any], public: Ed25519PublicKey) -> bool:
     """True when *payload*'s detached signature is valid for *public*."""
