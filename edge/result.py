@@ -6,7 +6,7 @@ This is the contract between identification (:mod:`edge.identify`) and publishin
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 Status = Literal["identified", "mixture", "no_match", "rejected"]
@@ -63,11 +63,12 @@ class Identification:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (lists, not tuples)."""
         # Field by field rather than dataclasses.asdict (its generic deep copy was half of
-        # the cost of building a scan/result message); the members are flat dataclasses.
+        # the cost of building a scan/result message); the members are flat dataclasses of
+        # scalars, so a copy of their attributes is their dict.
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["substance"] = None if self.substance is None else asdict(self.substance)
-        d["hits"] = [asdict(h) for h in self.hits]
-        d["mixture"] = [asdict(m) for m in self.mixture]
+        d["substance"] = None if self.substance is None else dict(vars(self.substance))
+        d["hits"] = [dict(vars(h)) for h in self.hits]
+        d["mixture"] = [dict(vars(m)) for m in self.mixture]
         d["quality"] = dict(self.quality)
         d["versions"] = dict(self.versions)
         return d

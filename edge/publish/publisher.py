@@ -20,6 +20,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ IDLE_POLL_S = 0.5
 #: Delivery marks are committed in batches: at this many, or after this long.
 ACK_BATCH = 256
 ACK_INTERVAL_S = 0.05
+#: Rows the sender reads from the outbox per query.
+READ_AHEAD = 256
 #: Most results the writer thread commits in one transaction.
 WRITE_BATCH = 500
 
@@ -90,6 +93,7 @@ class Courier:
         self._writer: threading.Thread | None = None
         self._acked: list[int] = []
         self._cursor = 0  # highest row id handed to paho in this epoch
+        self._ahead: deque[OutboxRow] = deque()  # rows read ahead, past the cursor
         self._epoch = -1
         self._fresh_after = 0  # rows with id > this were submitted during this connection
         self._live_early = live_before_first_connect
@@ -338,51 +342,72 @@ class Courier:
         if epoch != self._epoch:
             self._epoch = epoch
             self._cursor = 0
+            self._ahead.clear()
         while not self._stop.is_set() and self.link.connected and self.link.epoch == epoch:
             with self._lock:
                 room = self.link.window - len(self._inflight_rows)
-                # in-flight rows past the cursor exist only after a reconnect reset it
-                skip = sum(1 for r in self._inflight_rows if r > self._cursor)
+                inflight = set(self._inflight_rows)
             if room <= 0:
                 return
-            rows = self.outbox.pending(limit=room + skip, after_id=self._cursor)
-            if skip:
-                rows = [r for r in rows if r.id not in self._inflight_rows][:room]
-            if not rows:
-                return
-            for row in rows:
-                if not self._send(row):
+            if not self._ahead:
+                # read ahead: one query per READ_AHEAD rows, not one per freed window slot
+                after = self._cursor
+                rows = self.outbox.pending(limit=READ_AHEAD, after_id=after)
+                if not rows:
                     return
+                self._ahead.extend(rows)
+            batch: list[OutboxRow] = []
+            while self._ahead and len(batch) < room:
+                row = self._ahead.popleft()
+                # rows paho still holds from before a reconnect are resent by paho itself
+                if row.id not in inflight:
+                    batch.append(row)
+                else:
+                    self._cursor = row.id
+            if batch and not self._send(batch):
+                return
 
-    def _send(self, row: OutboxRow) -> bool:
-        payload = row.payload
-        if row.id <= self._fresh_after:
-            payload = _as_historical(payload)
+    def _send(self, rows: list[OutboxRow]) -> bool:
+        """Hand *rows* to paho in order; False when the link refused one (the rest wait)."""
+        sent: list[tuple[OutboxRow, int]] = []
         # Never hold our lock while calling paho: paho runs on_publish under its own
-        # message lock, so the opposite order here would deadlock.
+        # message lock, so the opposite order here would deadlock. PUBACKs arriving before
+        # the mids are recorded are parked in _early (see _on_puback).
         with self._lock:
             self._publishing = True
+        ok_all = True
         try:
-            info = self.link.publish(row.topic, payload, qos=row.qos)
+            for row in rows:
+                payload = row.payload
+                if row.id <= self._fresh_after:
+                    payload = _as_historical(payload)
+                info = self.link.publish(row.topic, payload, qos=row.qos)
+                sent.append((row, info.mid))
+                # NO_CONN: paho keeps the message queued and sends it after reconnecting;
+                # its PUBACK still settles the row through the mapping below.
+                if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    ok_all = False
+                    break
         finally:
-            with self._lock:
+            settled = False
+            with self._lock:  # one critical section: no PUBACK can fall between the two
                 self._publishing = False
-                early = self._early
-                self._early = {}
-        with self._lock:
-            self._cursor = row.id
-            self.sent += 1
-            ok = early.get(info.mid)
-            if ok is not None:
-                self._settle(row.id, ok)
-            else:
-                self._mid_to_row[info.mid] = row.id
-                self._inflight_rows.add(row.id)
-        if ok is not None:
-            self._wake.set()
-        # NO_CONN: paho keeps the message queued and sends it after reconnecting; its PUBACK
-        # still settles the row through the mapping above.
-        return bool(info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS)
+                early, self._early = self._early, {}
+                for row, mid in sent:
+                    self._cursor = row.id
+                    self.sent += 1
+                    ok = early.get(mid)
+                    if ok is not None:
+                        self._settle(row.id, ok)
+                        settled = True
+                    else:
+                        self._mid_to_row[mid] = row.id
+                        self._inflight_rows.add(row.id)
+            if settled:
+                self._wake.set()
+        if not ok_all:
+            self._ahead.clear()  # re-read from the cursor next time
+        return ok_all
 
 
 def _as_historical(payload: bytes) -> bytes:

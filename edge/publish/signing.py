@@ -33,11 +33,15 @@ KEY_FILE = "device-key.pem"
 UNSIGNED_MEMBERS = frozenset({"signature", "historical"})
 
 
+#: One encoder for every call (json.dumps with options builds a new one each time).
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_json(obj: Any) -> bytes:
     """Canonical JSON bytes: sorted keys, no whitespace, UTF-8, finite numbers only."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL.encode(obj).encode("utf-8")
 
 
 def signed_bytes(payload: dict[str, Any]) -> bytes:
@@ -152,10 +156,14 @@ class DeviceKey:
         }
         out = {k: v for k, v in payload.items() if k != "signature"}
         out["signature"] = signature
-        spliced = [parts[0], b"", parts[1], canonical_json({"signature": signature})[1:-1]]
+        # key_id is hex and value base64: nothing to escape
+        member = (
+            f'"signature":{{"alg":"{ALGORITHM}","key_id":"{self.key_id}",'
+            f'"value":"{signature["value"]}"}}'
+        )
+        spliced = [parts[0], b"", parts[1], member.encode("ascii"), parts[2]]
         if "historical" in payload:
-            spliced[1] = canonical_json({"historical": payload["historical"]})[1:-1]
-        spliced.append(parts[2])
+            spliced[1] = b'"historical":' + canonical_json(payload["historical"])
         return out, b"{" + b",".join(p for p in spliced if p) + b"}"
 
 
