@@ -124,6 +124,7 @@ def test_classifier_backs_or_vetoes_the_neighbours(prepared: PreparedLibrary) ->
     weak = decide_on(prepared, y_far, cal)
     assert weak.identification.family is None and weak.evidence["family_conf"] < 0.5
     name, fam, _ = weak.neighbours[0]
+    other = "precursor" if fam != "precursor" else "benign"
     lib = prepared.library
     stranger = next(e.name for e in lib.entries if (e.family or e.category) != fam)
     both = clf(fam, 0.9, substance=name)
@@ -132,7 +133,15 @@ def test_classifier_backs_or_vetoes_the_neighbours(prepared: PreparedLibrary) ->
     assert decide_on(prepared, y_far, cal, head_only).identification.family is None
     unknown_label = clf(fam, 0.9, substance="not in the library", ps=1.0)
     assert decide_on(prepared, y_far, cal, unknown_label).identification.family is None
-    other = "precursor" if fam != "precursor" else "benign"
+    # The substance head must put some real mass on the family, not just rank it first.
+    little = FakePrediction(
+        (name, "not in the library"), np.array([0.2, 0.8]), (fam, other), np.array([0.9, 0.1])
+    )
+    assert decide_on(prepared, y_far, cal, little).identification.family is None
+    enough = FakePrediction(
+        (name, "not in the library"), np.array([0.4, 0.6]), (fam, other), np.array([0.9, 0.1])
+    )
+    assert decide_on(prepared, y_far, cal, enough).identification.family == fam
     assert decide_on(prepared, y_far, cal, clf(other, 0.99)).identification.family is None
 
 

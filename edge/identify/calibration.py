@@ -117,6 +117,9 @@ class DecisionParams:
     identify_min_r: float = 0.9
     #: A classifier this sure of an unknown's family backs the neighbours' family.
     family_min_prob: float = 0.6
+    #: A weak neighbour vote needs at least this much of the classifier's substance
+    #: probability on its family (and both heads' top family equal to it).
+    family_min_substance_mass: float = 0.3
     #: Name an unknown's family when its calibrated probability reaches this.
     family_min_conf: float = 0.5
     #: Neighbours that vote on an unknown's family.

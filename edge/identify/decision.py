@@ -8,9 +8,10 @@ Rules, in order (thresholds in :class:`~edge.identify.calibration.DecisionParams
 3. Best hit correlation at least ``identify_min_r``: ``identified``.
 4. Otherwise ``no_match``, naming the family the nearest library neighbours point to when its
    calibrated probability (status ``family``) reaches ``family_min_conf``, or falls short of
-   it but both classifier heads (the family head, and the substance head summed per family)
-   agree with it; a family head at least ``family_min_prob`` sure of another family vetoes
-   it (no family rather than a wrong one). The classifier never names a family alone.
+   it but both classifier heads (the family head, and the substance head summed per family,
+   with at least ``family_min_substance_mass``) agree with it; a family head at least
+   ``family_min_prob`` sure of another family vetoes it (no family rather than a wrong one).
+   The classifier never names a family alone.
 
 The confidence comes from the status' calibration model, fitted on simulated challenge data.
 """
@@ -203,7 +204,7 @@ def _family_for_unknown(
         lambda name: _family_of_name(prepared, name),
     )
     top = max(per_family, key=per_family.__getitem__) if per_family else None
-    agree = top == ballot.family and per_family[top] > 0.0
+    agree = top == ballot.family and per_family[top] >= params.family_min_substance_mass
     return ballot.family if agree else None
 
 
