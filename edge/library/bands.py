@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edge.library.metadata import ENTRY_FIELDS
+
 _LN2 = float(np.log(2.0))
 
 
@@ -91,17 +93,7 @@ class BandSubstance:
         return synthesize(self.bands, grid) * (self.peak_absorbance / top)
 
 
-_META_KEYS = (
-    "name",
-    "aliases",
-    "cas",
-    "formula",
-    "salt_form",
-    "category",
-    "family",
-    "notes",
-    "source",
-)
+_META_KEYS = ENTRY_FIELDS
 
 
 def parse_band_table(doc: dict[str, Any], origin: str = "") -> list[BandSubstance]:

@@ -18,8 +18,8 @@ from typing import Any
 
 from edge.errors import LibraryError
 
-FIELDS = (
-    "file",
+#: Descriptive fields of a library entry that side-cars and band tables may set.
+ENTRY_FIELDS = (
     "name",
     "aliases",
     "cas",
@@ -30,6 +30,8 @@ FIELDS = (
     "notes",
     "source",
 )
+#: Side-car columns: the spectrum file they describe, then the entry fields.
+FIELDS = ("file", *ENTRY_FIELDS)
 
 
 @dataclass(frozen=True)
