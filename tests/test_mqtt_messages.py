@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import UTC, datetime, timedelta, timezone
 
-from edge.publish.messages import result_payload, validate
+from edge.publish.messages import result_payload, rfc3339, validate
 from edge.publish.signing import DeviceKey
 from edge.result import Hit, Identification, MixtureComponent, Substance
 
@@ -45,3 +46,11 @@ def test_result_payload_validates_and_round_trips() -> None:
     validate("scan-result", DeviceKey.generate().sign(p))
     assert json.loads(json.dumps(p)) == p
     assert p["hits"] == [{"name": "a", "score": 0.9}, {"name": "b", "score": 0.5}]
+
+
+def test_rfc3339_utc_milliseconds_truncated() -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    assert rfc3339(when) == "2026-01-02T03:04:05.678Z"
+    assert rfc3339(when.replace(microsecond=0)) == "2026-01-02T03:04:05.000Z"
+    ist = timezone(timedelta(hours=5, minutes=30))
+    assert rfc3339(datetime(2026, 1, 2, 8, 34, 5, 999999, tzinfo=ist)) == "2026-01-02T03:04:05.999Z"

@@ -42,7 +42,8 @@ def utc_now() -> str:
 
 def rfc3339(when: datetime) -> str:
     """*when* (timezone-aware) as RFC 3339 UTC with milliseconds, 'Z' suffix."""
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    # isoformat is several times faster than strftime and truncates to ms the same way
+    return when.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def new_scan_id() -> str:

@@ -331,7 +331,6 @@ class Outbox:
             return []
         expected = self._next_seq()
         payloads = [item.build(expected + i) for i, item in enumerate(items)]
-        out: list[tuple[int, int]] = []
         with self._lock:
             db = self.db
             try:
@@ -343,14 +342,18 @@ class Outbox:
                     if first != expected:
                         payloads = [item.build(first + i) for i, item in enumerate(items)]
                     now = time.time()
-                    for n, (item, payload) in enumerate(zip(items, payloads, strict=True)):
-                        cur = db.execute(
-                            "INSERT INTO messages (topic, payload, qos, alarm, created, key) "
-                            "VALUES (?, ?, ?, ?, ?, ?)",
-                            (item.topic, payload, item.qos, int(item.alarm), now, item.key),
-                        )
-                        assert cur.lastrowid is not None
-                        out.append((cur.lastrowid, first + n))
+                    db.executemany(
+                        "INSERT INTO messages (topic, payload, qos, alarm, created, key) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        [
+                            (item.topic, payload, item.qos, int(item.alarm), now, item.key)
+                            for item, payload in zip(items, payloads, strict=True)
+                        ],
+                    )
+                    # AUTOINCREMENT under our write lock: the new ids are consecutive
+                    last = int(db.execute("SELECT last_insert_rowid()").fetchone()[0])
+                    start = last - len(items) + 1
+                    out = [(start + n, first + n) for n in range(len(items))]
                     db.execute("UPDATE meta SET value=value+? WHERE name='count'", (len(items),))
                     self._trim(db)
                     db.execute(
