@@ -180,3 +180,30 @@ def test_wal_is_checkpointed_in_the_background(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "no checkpoint within 10 s"
             time.sleep(0.05)
         assert len(ob) == 600
+
+
+def test_batch_ids_are_the_stored_rows_across_connections(tmp_path: Path) -> None:
+    from edge.publish.outbox import SubmitItem
+
+    path = tmp_path / "o.db"
+    ob, other = Outbox(path), Outbox(path)
+    returned: dict[int, bytes] = {}
+
+    def work(box: Outbox, tag: str) -> None:
+        for b in range(20):
+            items = [
+                SubmitItem("t", lambda s, b=b, i=i: f"{tag}{b}.{i}:{s}".encode()) for i in range(7)
+            ]
+            for (row_id, seq), item in zip(box.submit_batch(items), items, strict=True):
+                returned[row_id] = item.build(seq)
+
+    threads = [threading.Thread(target=work, args=(b, t)) for b, t in ((ob, "a"), (other, "b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    stored = {r.id: r.payload for r in ob.pending(limit=1000)}
+    assert len(stored) == 280
+    assert returned == stored  # every returned id names exactly the row it committed
+    ob.close()
+    other.close()
