@@ -349,7 +349,7 @@ def pct(sorted_ms: list[float], p: float) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="smaller counts (smoke run)")
-    ap.add_argument("--repeat", type=int, default=3, help="rounds of 1-3; medians reported")
+    ap.add_argument("--repeat", type=int, default=5, help="rounds of 1-3; medians reported")
     args = ap.parse_args()
     n_tp = 2_000 if args.quick else 10_000
     n_lat = 400 if args.quick else 2_000
@@ -378,9 +378,14 @@ def main() -> int:
         # interleaved so that a burst of load on the machine hits both sides alike
         rounds: list[dict[str, float]] = []
         for r in range(args.repeat):
+            load_before = os.getloadavg()[0]
+            cpu0 = time.process_time()
             raw_r = bench_raw(broker.port, payload, n_tp, window)
+            cpu1 = time.process_time()
             single_r, _ = durable_throughput(courier, sink, ident, n_tp)
+            cpu2 = time.process_time()
             grouped_r, _ = durable_throughput(courier, sink, ident, n_tp, grouped=True)
+            cpu3 = time.process_time()
             commit_r: list[float] = []
             lat_r = latency(courier, sink, ident, n_lat, rate, commit_r)
             raw_lat_r = raw_latency(
@@ -389,6 +394,10 @@ def main() -> int:
             rounds.append(
                 {
                     "raw_msg_per_s": round(raw_r, 1),
+                    # CPU time of this process per message: less sensitive to other load
+                    "raw_cpu_us_per_msg": round((cpu1 - cpu0) / n_tp * 1e6, 1),
+                    "single_cpu_us_per_result": round((cpu2 - cpu1) / n_tp * 1e6, 1),
+                    "grouped_cpu_us_per_result": round((cpu3 - cpu2) / n_tp * 1e6, 1),
                     "single_results_per_s": round(single_r, 1),
                     "grouped_results_per_s": round(grouped_r, 1),
                     "single_ratio": round(single_r / raw_r, 4),
@@ -400,6 +409,7 @@ def main() -> int:
                     "raw_latency_p99_ms": round(pct(raw_lat_r, 99), 3),
                     "commit_p50_ms": round(pct(commit_r, 50), 3),
                     "commit_p99_ms": round(pct(commit_r, 99), 3),
+                    "loadavg_1m_before": load_before,
                     "loadavg_1m": os.getloadavg()[0],
                 }
             )
@@ -407,6 +417,15 @@ def main() -> int:
 
         def med(key: str) -> float:
             return float(statistics.median(x[key] for x in rounds))
+
+        spread = {
+            key: {
+                "median": med(key),
+                "min": min(x[key] for x in rounds),
+                "max": max(x[key] for x in rounds),
+            }
+            for key in rounds[0]
+        }
 
         raw, durable, grouped = (
             med("raw_msg_per_s"),
@@ -421,6 +440,8 @@ def main() -> int:
             f"p99 {p99:.2f} ms",
             flush=True,
         )
+        for key in ("raw_msg_per_s", "grouped_results_per_s", "grouped_ratio", "latency_p99_ms"):
+            print(f"  {key}: min {spread[key]['min']} max {spread[key]['max']}", flush=True)
 
         # 4. backlog drain after the broker returns
         sink.reset()
@@ -478,6 +499,7 @@ def main() -> int:
             "n_throughput": n_tp,
             "repeat": args.repeat,
             "rounds": rounds,
+            "spread": spread,
             "median": {
                 "raw_paho_qos1_msg_per_s": raw,
                 "durable_full_results_per_s": durable,
@@ -508,9 +530,11 @@ def main() -> int:
                 "latency_p50_ms": round(pct(lat_n, 50), 3),
                 "latency_p99_ms": round(pct(lat_n, 99), 3),
             },
+            # throughput on the burst path (group commit, synchronous=FULL: every result is
+            # committed before it is published); one fsync per result is reported beside it
             "targets_default_full": {
-                "durable_ge_1000_per_s": max(durable, grouped) >= 1000,
-                "ratio_ge_0_2": max(med("single_ratio"), med("grouped_ratio")) >= 0.2,
+                "durable_ge_1000_per_s": grouped >= 1000,
+                "ratio_ge_0_2": med("grouped_ratio") >= 0.2,
                 "p99_lt_50_ms": p99 < 50,
                 "backlog_lt_30_s": drain < 30,
             },
