@@ -265,7 +265,13 @@ class Courier:
                     self._early[mid] = ok
                 return  # otherwise a retained/response message of the link
             self._settle(row, ok)
-        self._wake.set()
+            # wake the sender to refill once half the window is free (one refill per many
+            # PUBACKs under load, at once when idle) or when a batch of marks is ready
+            wake = (
+                len(self._inflight_rows) <= self.link.window // 2 or len(self._acked) >= ACK_BATCH
+            )
+        if wake:
+            self._wake.set()
 
     def _settle(self, row: int, ok: bool) -> None:
         """Record a PUBACK for *row* (lock held)."""
