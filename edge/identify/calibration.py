@@ -22,6 +22,7 @@ from scipy.optimize import minimize
 
 from edge.errors import ModelError
 from edge.identify.mixture import MixtureParams
+from hal.atomic import atomic_write_text
 
 CALIBRATION_FILE = "calibration.json"
 DEFAULT_PATH = Path(__file__).with_name("calibration_default.json")
@@ -178,10 +179,7 @@ class Calibration:
 
     def save(self, path: Path | str) -> None:
         """Write as JSON (atomic rename)."""
-        p = Path(path)
-        tmp = p.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n")
-        tmp.replace(p)
+        atomic_write_text(path, json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, path: Path | str) -> Calibration:

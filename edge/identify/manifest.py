@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from edge.errors import ModelError
 from edge.grid import make_grid
+from hal.atomic import atomic_write_text
 
 MANIFEST_NAME = "manifest.json"
 #: Version of the manifest format; bumped on incompatible change.
@@ -166,9 +167,7 @@ def load_manifest(model_dir: Path | str) -> ModelManifest:
 def save_manifest(manifest: ModelManifest, model_dir: Path | str) -> Path:
     """Write ``manifest.json`` atomically (temp file + rename); returns its path."""
     path = Path(model_dir) / MANIFEST_NAME
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, manifest.model_dump_json(indent=2) + "\n")
     return path
 
 

@@ -7,9 +7,8 @@ cache file is ignored and rebuilt.
 
 from __future__ import annotations
 
+import io
 import logging
-import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from edge.identify.search import SearchIndex
 from edge.library import Library
 from edge.preprocess.pipeline import Spec, preprocess_many, spec_grid, spec_hash, validate_spec
 from edge.preprocess.spectral import normalise
+from hal.atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +96,9 @@ def preprocess_library(
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, mat, allow_pickle=False)
-            os.replace(tmp, path)
+            buf = io.BytesIO()
+            np.save(buf, mat, allow_pickle=False)
+            atomic_write_bytes(path, buf.getvalue())
         except OSError as err:
             log.warning("cannot write preprocessing cache %s: %s", path, err)
     return _remember(key, mat)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from edge.result import Identification
+from hal.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +78,9 @@ class AlarmState:
             return None
 
     def _save(self, alarm: ActiveAlarm | None) -> None:
-        tmp = self.path.with_name(f".{ALARM_FILE}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(asdict(alarm) if alarm else None), "utf-8")
-            os.replace(tmp, self.path)
+            atomic_write_text(self.path, json.dumps(asdict(alarm) if alarm else None))
         except OSError as err:  # the alarm still shows; it just would not survive a reboot
             log.error("could not persist alarm state to %s: %s", self.path, err)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from hal.atomic import atomic_write_text
 from hal.errors import SpectrumFileError
 
 #: Ordinate kinds a record may carry.
@@ -147,10 +148,7 @@ def read_text(path: PathLike) -> str:
 def write_text(path: PathLike, text: str) -> None:
     """Write ``text`` atomically (temporary file, then rename)."""
     p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
     try:
-        tmp.write_text(text, encoding="utf-8", newline="\n")
-        os.replace(tmp, p)
+        atomic_write_text(p, text)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise SpectrumFileError(str(p), f"cannot write: {err.strerror or err}") from err
