@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from edge.config.schema import ArchiveConfig, Config
 from edge.errors import EdgeError
+from edge.sqlite_files import check_integrity, move_aside
 from hal.errors import SpectrumFileError
 from hal.spectrum_files.record import SpectrumRecord
 
@@ -167,10 +168,11 @@ class Archive:
         db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # only effective on a new file
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        row = db.execute("PRAGMA quick_check").fetchone()
-        if row is None or row[0] != "ok":
+        try:
+            check_integrity(db)
+        except sqlite3.DatabaseError:
             db.close()
-            raise sqlite3.DatabaseError(f"quick_check: {row[0] if row else 'no answer'}")
+            raise
         db.executescript(_SCHEMA)
         return db
 
@@ -191,12 +193,12 @@ class Archive:
             raise ArchiveError(f"cannot start a fresh archive at {self.path}: {err}") from err
 
     def _move_aside(self, err: Exception) -> Path:
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(f"{self.path}{suffix}")
-            if src.exists():
-                src.replace(Path(f"{aside}{suffix}"))
+        try:
+            aside = move_aside(self.path)
+        except OSError as move_err:
+            raise ArchiveError(
+                f"scan archive {self.path} is corrupt ({err}) and cannot be moved aside: {move_err}"
+            ) from move_err
         log.error("scan archive %s is corrupt (%s); moved aside to %s", self.path, err, aside)
         return aside
 

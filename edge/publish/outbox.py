@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 from edge.errors import OutboxError
+from edge.sqlite_files import check_integrity, move_aside
 
 log = logging.getLogger(__name__)
 
@@ -153,9 +154,7 @@ class Outbox:
             # submission or a delivery mark, where their fsync would stall the pipeline
             db.execute("PRAGMA wal_autocheckpoint = 0")
             db.execute(f"PRAGMA journal_size_limit = {64 * 1024 * 1024}")
-            check = db.execute("PRAGMA quick_check").fetchone()[0]
-            if check != "ok":
-                raise sqlite3.DatabaseError(f"quick_check: {check}")
+            check_integrity(db)
             db.executescript(_SCHEMA)
         except BaseException:
             db.close()
@@ -220,18 +219,8 @@ class Outbox:
         self._start_checkpointer()
 
     def _move_aside(self, err: Exception) -> Path:
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        n = 1
-        while target.exists():
-            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
-            n += 1
         try:
-            self.path.rename(target)
-            for suffix in ("-wal", "-shm"):
-                side = self.path.with_name(self.path.name + suffix)
-                if side.exists():
-                    side.rename(target.with_name(target.name + suffix))
+            target = move_aside(self.path)
         except OSError as move_err:
             raise OutboxError(
                 f"outbox {self.path} is corrupt ({err}) and cannot be moved aside: {move_err}"
