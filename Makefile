@@ -30,8 +30,8 @@ test: install mosquitto
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check hal edge tests scripts bench
-	$(BIN)/ruff format --check hal edge
+	$(BIN)/ruff check spectra_io hal edge controlroom tests scripts bench
+	$(BIN)/ruff format --check spectra_io hal edge controlroom
 	$(BIN)/mypy
 
 bench: install mosquitto

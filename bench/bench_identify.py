@@ -31,8 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.grid import STANDARD_GRID
 from edge.library import Library, LibraryEntry, load_library, save_library
+from edge.preprocess.grid import STANDARD_GRID
 
 CATEGORIES = [
     ("narcotic", "opioid"),
@@ -99,7 +99,7 @@ def time_identify(ident, qs) -> dict[str, float]:
 def stage_times(ident, qs) -> dict[str, dict[str, float]]:
     """p50/p99 of each stage separately."""
     from edge.identify.mixture import analyse_mixture
-    from edge.preprocess.pipeline import preprocess_with_mask
+    from edge.preprocess.chain import preprocess_with_mask
     from edge.preprocess.quality import check_quality
 
     stages: dict[str, list[float]] = {
@@ -132,7 +132,7 @@ def stage_times(ident, qs) -> dict[str, dict[str, float]]:
 
 def search_vs_floor(ident, qs) -> dict[str, float]:
     """Search alone vs one float32 matrix-vector product over the whole library, same queries."""
-    from edge.preprocess.pipeline import preprocess_with_mask
+    from edge.preprocess.chain import preprocess_with_mask
 
     index = ident.prepared.index
     vecs = [ident.prepared.reduce(*preprocess_with_mask(x, y, ident.prepared.spec)) for x, y in qs]
@@ -188,7 +188,7 @@ def child(lib_path: str, cache: str) -> None:
     for x, y in queries(lib, 20):
         ident.identify(x, y)
         if clf is not None:
-            from edge.preprocess.pipeline import preprocess
+            from edge.preprocess.chain import preprocess
 
             clf.predict(preprocess(x, y, clf.manifest.preprocessing).astype(np.float32))
     peak_mb = round(peak_rss_kb() / 1024, 1)

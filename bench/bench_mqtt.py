@@ -45,8 +45,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.config.loader import parse_config
+from edge.identify.result import Hit, Identification, MixtureComponent, Substance
 from edge.publish import Courier, DeviceKey, MqttLink, Outbox
-from edge.result import Hit, Identification, MixtureComponent, Substance
 
 OUT = Path(__file__).with_name("results") / "bench_mqtt.json"
 RECONNECT_MAX_S = 2.0

@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.archive import Archive, ScanRecord
-from edge.commands import Dispatcher
-from edge.grid import STANDARD_GRID
+from edge.preprocess.grid import STANDARD_GRID
+from edge.service.commands import Dispatcher
+from edge.store.archive import Archive, ScanRecord
 
 RESULTS = Path(__file__).parent / "results"
 PREFIX = "customs/bench/dev"

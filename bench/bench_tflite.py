@@ -22,7 +22,7 @@ import numpy as np
 
 from edge.identify.classifier import Classifier
 from edge.library.format import load_library
-from edge.preprocess.pipeline import preprocess_many
+from edge.preprocess.chain import preprocess_many
 from edge.train.augment import AugmentSpec, field_perturb
 from edge.train.dataset import LibraryView
 

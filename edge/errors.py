@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hal.errors import HalError, SpectraEdgeError
+from hal.errors import HalError
+from spectra_io.errors import SpectraEdgeError
 
 
 class EdgeError(SpectraEdgeError):

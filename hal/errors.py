@@ -1,8 +1,9 @@
 """The one exception tree of spectra-edge.
 
 Every error the product raises on purpose derives from :class:`SpectraEdgeError`.
-The root lives in ``hal`` because ``hal`` is the bottom layer: ``edge`` imports it and
-adds its own branches in :mod:`edge.errors`; ``hal`` never imports ``edge``.
+The root, :class:`SpectraEdgeError`, lives in :mod:`spectra_io.errors` (the bottom layer,
+spectrum files and atomic writes) and is re-exported here; ``hal`` adds the hardware branch,
+:mod:`edge.errors` the application's; ``hal`` never imports ``edge``.
 
 Each concrete class also inherits the builtin that matches its meaning (a timeout is a
 :class:`TimeoutError`, a bad frame a :class:`ValueError`, a missing device an
@@ -11,9 +12,7 @@ Each concrete class also inherits the builtin that matches its meaning (a timeou
 
 from __future__ import annotations
 
-
-class SpectraEdgeError(Exception):
-    """Root of every error spectra-edge raises on purpose."""
+from spectra_io.errors import SpectraEdgeError, SpectrumFileError
 
 
 class HalError(SpectraEdgeError):
@@ -48,18 +47,8 @@ class InstrumentStateError(HalError, RuntimeError):
     """The instrument was used in a state that does not allow it (closed, not configured)."""
 
 
-class SpectrumFileError(HalError, ValueError):
-    """A spectrum file (JCAMP-DX, CSV, JSON) cannot be read or written.
-
-    ``path`` and ``line`` (1-based, when known) say where; ``reason`` says why.
-    """
-
-    def __init__(self, path: str, reason: str, line: int | None = None) -> None:
-        self.path = path
-        self.line = line
-        self.reason = reason
-        where = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{where}: {reason}")
+class ReplayFileError(HalError, SpectrumFileError):
+    """A recorded spectrum file the replay driver was given cannot be played."""
 
 
 class PanelError(HalError, RuntimeError):

@@ -27,9 +27,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from hal.errors import InstrumentStateError, SpectrumFileError
+from hal.errors import InstrumentStateError, ReplayFileError
 from hal.instrument import Frame, InstrumentIdentity
-from hal.spectrum_files import PathLike, read_spectrum
+from spectra_io import PathLike, SpectrumRecord, read_spectrum
+from spectra_io.errors import SpectrumFileError
 
 FULL_SCALE = 65535.0
 #: Integration time at which the reference peaks at ``reference_fraction`` of full scale.
@@ -40,7 +41,7 @@ class ReplaySpectrometer:
     """An :class:`~hal.instrument.Instrument` that plays spectrum files in order, cyclically.
 
     ``files`` are read and checked at construction (a missing or corrupt file raises
-    :class:`~hal.errors.SpectrumFileError` naming it). The pixel axis spans ``axis_cm1``
+    :class:`~hal.errors.ReplayFileError` naming it). The pixel axis spans ``axis_cm1``
     (default: the range of the first file) in ``pixels`` steps; outside a file's range the
     sample does not absorb. ``noise_counts`` adds seeded Gaussian noise per scan (reduced by
     the square root of the co-adds). Set :attr:`sample_present` to False to get background
@@ -63,13 +64,13 @@ class ReplaySpectrometer:
         serial: str = "replay-0",
     ) -> None:
         if not files:
-            raise SpectrumFileError("(none)", "the replay driver needs at least one spectrum file")
+            raise ReplayFileError("(none)", "the replay driver needs at least one spectrum file")
         if not 16 <= pixels <= 65536:
             raise ValueError(f"pixels {pixels} outside 16..65536")
         if not 0 < reference_fraction <= 1 or dark_offset < 0 or noise_counts < 0:
             raise ValueError("need 0 < reference_fraction <= 1, dark_offset >= 0, noise >= 0")
         self._files = [Path(f) for f in files]
-        records = [read_spectrum(f) for f in self._files]
+        records = [_read(f) for f in self._files]
         if axis_cm1 is None:
             axis_cm1 = (float(records[0].x[0]), float(records[0].x[-1]))
         lo, hi = axis_cm1
@@ -82,9 +83,9 @@ class ReplaySpectrometer:
             try:
                 a = rec.absorbance()
             except SpectrumFileError as err:
-                raise SpectrumFileError(str(path), err.reason) from err
+                raise ReplayFileError(str(path), err.reason) from err
             if rec.x[-1] < lo or rec.x[0] > hi:
-                raise SpectrumFileError(
+                raise ReplayFileError(
                     str(path), f"covers {rec.x[0]:.0f}..{rec.x[-1]:.0f} cm^-1, outside the axis"
                 )
             self._absorbance.append(np.interp(self._axis, rec.x, a, left=0.0, right=0.0))
@@ -189,3 +190,11 @@ class ReplaySpectrometer:
     def _check_open(self) -> None:
         if self._closed:
             raise InstrumentStateError(f"replay ({self._identity.serial}): instrument is closed")
+
+
+def _read(path: Path) -> SpectrumRecord:
+    """One recorded file, its format errors raised as an instrument (replay) fault."""
+    try:
+        return read_spectrum(path)
+    except SpectrumFileError as err:
+        raise ReplayFileError(err.path, err.reason, err.line) from err

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from edge import __version__
-from hal.errors import SpectraEdgeError
+from spectra_io.errors import SpectraEdgeError
 
 #: Modules that add subcommands, in the order they appear in ``--help``.
 COMMAND_MODULES = (

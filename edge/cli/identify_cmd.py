@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from edge.cli.common import config_from_args
-from edge.result import Identification
-from hal.errors import SpectraEdgeError
+from edge.identify.result import Identification
+from spectra_io.errors import SpectraEdgeError
 
 STATUS_STYLE = {
     "identified": "bold",
@@ -84,7 +84,7 @@ def _human(obj: dict[str, Any]) -> str:
 
 def _identify(args: argparse.Namespace) -> int:
     from edge.identify.setup import build_identifier
-    from hal.spectrum_files import read_spectrum
+    from spectra_io import read_spectrum
 
     cfg = config_from_args(args)
     identifier = build_identifier(
@@ -107,7 +107,7 @@ def _identify(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
-    from edge.pipeline import run_scan
+    from edge.scan.pipeline import run_scan
 
     cfg = config_from_args(args)
     update = {k: Path(v) for k, v in (("library", args.library), ("model", args.model)) if v}

@@ -16,12 +16,13 @@ from rich.console import Console
 from rich.table import Table
 from scipy.signal import find_peaks
 
-from edge.acquisition import Measurement, acquire_measurement
 from edge.cli.common import config_from_args
 from edge.config import Config
-from edge.instrument import SampleHandler, open_instrument, sample_handler
-from hal.errors import DeviceNotFoundError, HalError, IdentityError, SpectrumFileError
+from edge.scan.acquisition import Measurement, acquire_measurement
+from edge.scan.opener import SampleHandler, open_instrument, sample_handler
+from hal.errors import DeviceNotFoundError, HalError, IdentityError
 from hal.instrument import Instrument
+from spectra_io.errors import SpectraEdgeError, SpectrumFileError
 
 _HINTS = {
     DeviceNotFoundError: "is the front end connected and powered? is SPI enabled? "
@@ -30,7 +31,7 @@ _HINTS = {
 }
 
 
-def _fail(err: HalError, what: str) -> int:
+def _fail(err: SpectraEdgeError, what: str) -> int:
     console = Console(stderr=True)
     console.print(f"[bold red]{what}:[/] {err}", highlight=False)
     for kind, hint in _HINTS.items():
@@ -113,7 +114,7 @@ def _summary(m: Measurement, sample: str | None) -> None:
 
 
 def _write(path: Path, m: Measurement, cfg: Config, sample: str | None) -> None:
-    from hal.spectrum_files import SpectrumRecord, write_spectrum
+    from spectra_io import SpectrumRecord, write_spectrum
 
     ident_meta = {
         "origin": f"spectra-edge acquire, device {cfg.device.id}, driver {cfg.instrument.driver}",

@@ -23,7 +23,7 @@ from edge.cli.common import config_from_args
 from edge.errors import LibraryError
 from edge.library import Category, load_library, save_library
 from edge.library.categories import CATEGORY_SEVERITY
-from hal.errors import SpectrumFileError
+from spectra_io.errors import SpectrumFileError
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -93,7 +93,7 @@ def _info(args: argparse.Namespace) -> int:
 def _add(args: argparse.Namespace) -> int:
     from edge.library.convert import record_to_grid
     from edge.library.format import LibraryEntry
-    from hal.spectrum_files import read_spectrum
+    from spectra_io import read_spectrum
 
     lib = load_library(args.library)
     try:
@@ -145,7 +145,7 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from hal.spectrum_files import SpectrumRecord, write_spectrum
+    from spectra_io import SpectrumRecord, write_spectrum
 
     lib = load_library(args.library)
     entry = lib.entry(args.name)

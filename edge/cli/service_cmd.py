@@ -101,7 +101,7 @@ def _outbox_flush(args: argparse.Namespace) -> int:
     return 0 if report.stats.waiting == 0 else 1
 
 
-# -- run | export | monitor | demo (edge.service, edge.archive, edge.monitor) ----------------
+# -- run | export | monitor | demo (edge.service, edge.store.archive, controlroom.monitor) --
 
 
 def _register_run(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -151,7 +151,7 @@ def _register_export(sub: Any, common: argparse.ArgumentParser) -> None:
 def _export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from edge.archive import Archive
+    from edge.store.archive import Archive
 
     cfg = config_from_args(args)
     with Archive.from_config(cfg) as archive:
@@ -191,7 +191,7 @@ def _register_monitor(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _monitor(args: argparse.Namespace) -> int:
-    from edge.monitor import run_monitor
+    from controlroom.monitor import run_monitor
 
     cfg = config_from_args(args)
     prefix = args.prefix or cfg.mqtt.prefix.replace("{post}", "+").replace("{device}", "+")

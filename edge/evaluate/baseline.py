@@ -16,10 +16,10 @@ import numpy.typing as npt
 from scipy.optimize import nnls
 
 from edge.identify.decision import Decision
+from edge.identify.result import Hit, Identification, MixtureComponent
 from edge.identify.search import SearchIndex
 from edge.library import Library
-from edge.preprocess.pipeline import preprocess_many, preprocess_with_mask
-from edge.result import Hit, Identification, MixtureComponent
+from edge.preprocess.chain import preprocess_many, preprocess_with_mask
 
 PLAIN_SPEC: dict[str, Any] = {
     "spikes": {"enabled": False},

@@ -22,7 +22,7 @@ from scipy.optimize import minimize
 
 from edge.errors import ModelError
 from edge.identify.mixture import MixtureParams
-from hal.atomic import atomic_write_text
+from spectra_io.atomic import atomic_write_text
 
 CALIBRATION_FILE = "calibration.json"
 DEFAULT_PATH = Path(__file__).with_name("calibration_default.json")

@@ -28,8 +28,8 @@ from edge.identify.calibration import Calibration
 from edge.identify.family import substance_families, vote
 from edge.identify.mixture import analyse_mixture
 from edge.identify.reference import PreparedLibrary
+from edge.identify.result import Hit, Identification, MixtureComponent
 from edge.library.categories import SEVERITY_ORDER
-from edge.result import Hit, Identification, MixtureComponent
 
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITY_ORDER)}
 

@@ -19,10 +19,10 @@ from edge.errors import ModelError
 from edge.identify.calibration import Calibration, find_calibration
 from edge.identify.decision import Decision, decide
 from edge.identify.reference import PreparedLibrary
+from edge.identify.result import Identification
 from edge.library import Library
-from edge.preprocess.pipeline import DEFAULT_SPEC, Spec, preprocess_with_mask
+from edge.preprocess.chain import DEFAULT_SPEC, Spec, preprocess_with_mask
 from edge.preprocess.quality import QualityReport, check_quality
-from edge.result import Identification
 
 
 class Identifier:

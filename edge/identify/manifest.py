@@ -21,8 +21,8 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge.errors import ModelError
-from edge.grid import make_grid
-from hal.atomic import atomic_write_text
+from edge.preprocess.grid import make_grid
+from spectra_io.atomic import atomic_write_text
 
 MANIFEST_NAME = "manifest.json"
 #: Version of the manifest format; bumped on incompatible change.

@@ -18,9 +18,9 @@ import numpy.typing as npt
 
 from edge.identify.search import SearchIndex
 from edge.library import Library
-from edge.preprocess.pipeline import Spec, preprocess_many, spec_grid, spec_hash, validate_spec
+from edge.preprocess.chain import Spec, preprocess_many, spec_grid, spec_hash, validate_spec
 from edge.preprocess.spectral import normalise
-from hal.atomic import atomic_write_bytes
+from spectra_io.atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Build a library from spectrum files: JCAMP-DX, CSV and JSON records.
 
-Files are read with :mod:`hal.spectrum_files`; each spectrum becomes absorbance on the
+Files are read with :mod:`spectra_io`; each spectrum becomes absorbance on the
 grid (:func:`edge.library.convert.record_to_grid`). Metadata comes from the file (JCAMP
 labels, JSON fields) and is overridden by a side-car CSV/TOML (:mod:`edge.library.metadata`).
 A bad file is reported (file, line, reason) and skipped; the library is written once, at
@@ -18,13 +18,13 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.errors import LibraryError
-from edge.grid import STANDARD_GRID
 from edge.library.categories import map_enfsi_category, parse_category
 from edge.library.convert import record_to_grid
 from edge.library.format import LibraryEntry, save_library
 from edge.library.metadata import SideCar, load_sidecar
-from hal.errors import SpectrumFileError
-from hal.spectrum_files import JCAMP_EXTENSIONS, SpectrumRecord, read_json_records, read_spectrum
+from edge.preprocess.grid import STANDARD_GRID
+from spectra_io import JCAMP_EXTENSIONS, SpectrumRecord, read_json_records, read_spectrum
+from spectra_io.errors import SpectrumFileError
 
 #: File extensions picked up when a source is a directory.
 SPECTRUM_EXTENSIONS = frozenset({*JCAMP_EXTENSIONS, ".csv", ".json"})

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from edge.result import Severity
+from edge.identify.result import Severity
 
 #: Severities ordered from least to most serious.
 SEVERITY_ORDER: tuple[Severity, ...] = ("info", "warn", "alarm")

@@ -15,8 +15,8 @@ import numpy.typing as npt
 from scipy.ndimage import gaussian_filter1d
 
 from edge.errors import LibraryError
-from hal.errors import SpectrumFileError
-from hal.spectrum_files import SpectrumRecord
+from spectra_io import SpectrumRecord
+from spectra_io.errors import SpectrumFileError
 
 #: A constant run at least this long at either end of a spectrum is padding.
 MIN_PAD_RUN = 3

@@ -38,9 +38,9 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.errors import LibraryError
-from edge.grid import STANDARD_GRID
+from edge.identify.result import Substance
 from edge.library.categories import Category, Severity, check_family, parse_category, severity_of
-from edge.result import Substance
+from edge.preprocess.grid import STANDARD_GRID
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -282,7 +282,7 @@ class Library:
         return mask
 
     def substance(self, row: int) -> Substance:
-        """The :class:`~edge.result.Substance` of row *row*."""
+        """The :class:`~edge.identify.result.Substance` of row *row*."""
         return self.entries[row].to_substance()
 
     def category_counts(self) -> dict[str, int]:

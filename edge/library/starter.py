@@ -16,9 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.errors import LibraryError
-from edge.grid import STANDARD_GRID
 from edge.library.bands import parse_band_table
 from edge.library.format import Library, LibraryEntry
+from edge.preprocess.grid import STANDARD_GRID
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Pure spectral operations on absorbance arrays: resampling, ATR, spikes, baseline, SG, norms.
 
 Every function takes and returns plain numpy arrays and has no state; the pipeline in
-:mod:`edge.preprocess.pipeline` strings them together as a manifest's spec says.
+:mod:`edge.preprocess.chain` strings them together as a manifest's spec says.
 """
 
 from __future__ import annotations

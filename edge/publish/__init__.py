@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from edge.publish.client import Command, MqttLink
+from edge.publish.courier import Courier, Submitted
 from edge.publish.delivery import (
     DeliveryReport,
     FlushReport,
@@ -20,7 +21,6 @@ from edge.publish.delivery import (
     open_outbox,
 )
 from edge.publish.outbox import Outbox, OutboxRow, OutboxStats
-from edge.publish.publisher import Courier, Submitted
 from edge.publish.signing import DeviceKey, canonical_json, verify
 from edge.publish.topics import Topics
 

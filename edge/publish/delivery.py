@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge.config.schema import Config
+from edge.identify.result import Identification
 from edge.publish.client import MqttLink
+from edge.publish.courier import Courier
 from edge.publish.outbox import Outbox, OutboxStats
-from edge.publish.publisher import Courier
 from edge.publish.signing import DeviceKey
-from edge.result import Identification
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any, Final
 
 from edge import __version__
-from edge.result import Identification
+from edge.identify.result import Identification
 
 SCHEMA_VERSION: Final = 1
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 from edge.errors import OutboxError
-from edge.sqlite_files import check_integrity, move_aside
+from edge.store.sqlite_files import check_integrity, move_aside
 
 log = logging.getLogger(__name__)
 

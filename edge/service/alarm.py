@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.result import Identification
-from hal.atomic import atomic_write_text
+from edge.identify.result import Identification
+from spectra_io.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ Threads, each with one job and a bounded join at shutdown:
 * **scan worker**: takes jobs (scan, background) from a bounded queue, one at a time:
   engine -> archive -> outbox (signed result) -> alarm. Button presses, remote commands and
   the demo all submit jobs here, so scanning is serialised and never waits on MQTT.
-* **command worker** (:class:`edge.commands.Dispatcher`): runs remote commands.
+* **command worker** (:class:`edge.service.commands.Dispatcher`): runs remote commands.
 * **housekeeping**: publishes ``health`` every ``mqtt.health_interval_s`` and retries a
   faulted instrument with capped, resetting backoff.
 * paho's network thread and the outbox sender (:class:`edge.publish.Courier`).
@@ -34,8 +34,17 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge import __version__
-from edge.archive import Archive, ArchiveError, ScanNotFoundError, ScanRecord
-from edge.commands import (
+from edge.config.schema import Config
+from edge.errors import EdgeError
+from edge.publish import messages
+from edge.publish.client import Command, MqttLink
+from edge.publish.courier import Courier
+from edge.publish.delivery import open_outbox
+from edge.publish.signing import ALGORITHM, DeviceKey
+from edge.publish.topics import COMMANDS as CONTRACT_COMMANDS
+from edge.scan.engine import EngineScan, ScanEngine
+from edge.service.alarm import ActiveAlarm, AlarmState, alarm_from
+from edge.service.commands import (
     AckArgs,
     BackgroundArgs,
     CommandRejected,
@@ -44,16 +53,7 @@ from edge.commands import (
     PingArgs,
     ScanArgs,
 )
-from edge.config.schema import Config
-from edge.errors import EdgeError
-from edge.publish import messages
-from edge.publish.client import Command, MqttLink
-from edge.publish.delivery import open_outbox
-from edge.publish.publisher import Courier
-from edge.publish.signing import ALGORITHM, DeviceKey
-from edge.publish.topics import COMMANDS as CONTRACT_COMMANDS
-from edge.service.alarm import ActiveAlarm, AlarmState, alarm_from
-from edge.service.engine import EngineScan, ScanEngine
+from edge.store.archive import Archive, ArchiveError, ScanNotFoundError, ScanRecord
 from hal.errors import HalError
 
 log = logging.getLogger(__name__)

@@ -30,9 +30,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from controlroom.monitor import check_signature
 from edge.config.schema import Config
 from edge.errors import EdgeError
-from edge.monitor import check_signature
 from edge.publish.topics import Topics
 from edge.service.core import Service
 from edge.service.run import engine_factory, open_panel

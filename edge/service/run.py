@@ -15,8 +15,8 @@ import threading
 from types import FrameType
 
 from edge.config.schema import Config
+from edge.scan.engine import ScanEngine
 from edge.service.core import Service
-from edge.service.engine import ScanEngine
 from hal.errors import PanelError
 from hal.panel import Panel
 
@@ -55,8 +55,8 @@ def open_panel(cfg: Config) -> Panel | None:
 
 
 def engine_factory(cfg: Config) -> ScanEngine:
-    """The real engine: instrument + identification (:class:`edge.pipeline.ScanPipeline`)."""
-    from edge.pipeline import ScanPipeline
+    """The real engine: instrument + identification (:class:`edge.scan.pipeline.ScanPipeline`)."""
+    from edge.scan.pipeline import ScanPipeline
 
     return ScanPipeline.open(cfg)
 

@@ -1,6 +1,6 @@
 """Training data for the classifier from any reference library (numpy only, no TensorFlow).
 
-Four kinds of sample, all preprocessed with the one pipeline (:mod:`edge.preprocess.pipeline`):
+Four kinds of sample, all preprocessed with the one pipeline (:mod:`edge.preprocess.chain`):
 
 ``known``
     a library entry perturbed as a field measurement would be (and, sometimes, cut with a
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edge.preprocess.pipeline import Spec, preprocess_many
+from edge.preprocess.chain import Spec, preprocess_many
 from edge.train.augment import AugmentSpec, analogue, field_perturb, random_bands
 
 FloatArray = npt.NDArray[np.float64]

@@ -31,7 +31,7 @@ from edge.identify.manifest import (
     VariantInfo,
     save_manifest,
 )
-from edge.preprocess.pipeline import DEFAULT_SPEC, Spec, spec_grid, validate_spec
+from edge.preprocess.chain import DEFAULT_SPEC, Spec, spec_grid, validate_spec
 from edge.train.augment import AugmentSpec
 from edge.train.dataset import LibraryView, Samples, make_samples
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.grid import STANDARD_GRID
 from edge.library.format import LibraryEntry, save_library
+from edge.preprocess.grid import STANDARD_GRID
 
 #: (category, family) of the synthetic families.
 FAMILIES: tuple[tuple[str, str | None], ...] = (

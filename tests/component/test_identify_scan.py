@@ -1,0 +1,80 @@
+"""The scan pipeline on the wire-level simulator: identify, mixture, empty crystal; CLI scan."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from edge.cli import main
+from edge.config import load_config
+from edge.scan.pipeline import ScanPipeline, run_scan
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def cfg_file(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f'[device]\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {free_port()}\n'
+        "[outbox]\nflush_timeout_s = 0.5\n"
+    )
+    return path
+
+
+@pytest.mark.timeout(120)
+def test_scan_pipeline_identifies_mixes_and_rejects(cfg_file: Path) -> None:
+    cfg = load_config(cfg_file)
+    with ScanPipeline.open(cfg) as pipe:
+        names = pipe.identifier.library.names()
+        drug = next(e.name for e in pipe.identifier.library.entries if e.category == "narcotic")
+        cutter = next(
+            e.name for e in pipe.identifier.library.entries if e.category == "cutting_agent"
+        )
+        empty = pipe.scan_outcome(None).identification  # the simulator starts with a clean crystal
+        assert empty.status == "rejected" and empty.reason == "no_sample"
+        single = pipe.scan_outcome(drug, reference="CONT-42")
+        assert single.identification.status == "identified"
+        assert single.identification.substance is not None
+        assert (
+            single.identification.substance.name == drug
+            and single.identification.severity == "alarm"
+        )
+        assert (
+            single.reference == "CONT-42"
+            and single.spectrum.shape == pipe.identifier.library.grid.shape
+        )
+        assert single.quality.ok and "snr" in single.quality.metrics
+        mix = pipe.scan_outcome(f"{drug}:0.5,{cutter}:0.5").identification
+        assert mix.status == "mixture" and {m.name for m in mix.mixture} == {drug, cutter}
+        assert mix.severity == "alarm"
+        engine_scan = pipe.scan(drug)
+        assert engine_scan.sample is not None and engine_scan.identification.status == "identified"
+        assert pipe.state().background_age_s is not None
+    assert drug in names
+
+
+@pytest.mark.timeout(120)
+def test_run_scan_and_cli_scan_json(cfg_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = load_config(cfg_file)
+    out = run_scan(cfg, None)
+    assert out.identification.status == "rejected" and out.extra["seconds"] > 0
+    code = main(["scan", "--config", str(cfg_file), "--json", "--reference", "CONT-7"])
+    obj = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and obj["status"] == "rejected" and obj["reason"] == "no_sample"
+    assert obj["reference"] == "CONT-7"
+
+
+def test_cli_scan_unknown_sample_is_usage_error(
+    cfg_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["scan", "--config", str(cfg_file), "--sample", "no-such-thing"]) == 2
+    assert "no-such-thing" in capsys.readouterr().err

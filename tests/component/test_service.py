@@ -1,0 +1,538 @@
+"""The service against a real mosquitto: scans, alarms, commands (hostile ones too), faults.
+
+The instrument + identification stack is replaced by a small test engine (the service's
+``ScanEngine`` seam); everything else is real: MQTT link, outbox, archive, signing.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import paho.mqtt.client as mqtt
+import pytest
+from helpers_mqtt import Subscriber, make_config, make_identification, validate_message
+from mosquitto_broker import Broker, BrokerFactory
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from edge.preprocess.grid import STANDARD_GRID
+from edge.publish.signing import load_public_key, verify
+from edge.service import EngineScan, EngineState, Service
+from hal.errors import InstrumentTimeoutError
+from hal.panel import Panel
+
+PREFIX = "customs/post-1/dev-1"
+
+
+class FakeEngine:
+    """Deterministic stand-in for instrument + pipeline; can be told to fail."""
+
+    def __init__(self, fail: list[BaseException] | None = None) -> None:
+        self.fail = fail if fail is not None else []
+        self.scans: list[str | None] = []
+        self.backgrounds = 0
+        self.closed = False
+
+    def identity(self) -> dict[str, Any] | None:
+        return {"model": "SIM-ATR", "serial": "T-1", "firmware": "1.0", "pixels": 64, "bits": 16}
+
+    def state(self) -> EngineState:
+        return EngineState(31.5, 12.0)
+
+    def take_background(self) -> dict[str, float]:
+        if self.fail:
+            raise self.fail.pop(0)
+        self.backgrounds += 1
+        return {"signal": 0.9}
+
+    def scan(self, sample: str | None = None) -> EngineScan:
+        if self.fail:
+            raise self.fail.pop(0)
+        self.scans.append(sample)
+        rng = np.random.default_rng(len(self.scans))
+        raw_x = np.linspace(600.0, 4100.0, 64)
+        return EngineScan(
+            identification=make_identification(len(self.scans), alarm=sample == "cocaine"),
+            wavenumbers=STANDARD_GRID,
+            spectrum=rng.random(STANDARD_GRID.size),
+            raw_wavenumbers=raw_x,
+            sample=rng.normal(2e4, 100, 64),
+            background=rng.normal(3e4, 100, 64),
+            dark=rng.normal(200, 5, 64),
+        )
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Requester:
+    """A control-room client sending MQTT 5 requests with response topic + correlation."""
+
+    def __init__(self, port: int) -> None:
+        self.reply_topic = f"control/replies/{uuid.uuid4().hex[:8]}"
+        self.sub = Subscriber(port, [self.reply_topic, f"{PREFIX}/cmd/+/response"])
+        self.sub.wait_subscribed()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def send(
+        self,
+        name: str,
+        body: bytes | dict[str, Any],
+        corr: bytes | None = None,
+        topic: str | None = None,
+        reply: bool = True,
+    ) -> None:
+        props = Properties(PacketTypes.PUBLISH)
+        if reply:
+            props.ResponseTopic = self.reply_topic
+        if corr is not None:
+            props.CorrelationData = corr
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.client.publish(topic or f"{PREFIX}/cmd/{name}", payload, qos=1, properties=props)
+
+    def response(self, corr: bytes, timeout: float = 10.0) -> dict[str, Any]:
+        def match(ms: list[Any]) -> bool:
+            return any(getattr(m.properties, "CorrelationData", None) == corr for m in ms)
+
+        msgs = self.sub.wait_for(match, timeout)
+        m = next(m for m in msgs if getattr(m.properties, "CorrelationData", None) == corr)
+        body: dict[str, Any] = m.json()
+        validate_message(f"{PREFIX}/cmd/{body['command']}/response", body)
+        return body
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.sub.close()
+
+
+@pytest.fixture
+def broker(mosquitto: Broker) -> Broker:
+    return mosquitto
+
+
+def make_panel() -> Panel:
+    return Panel(
+        scan_button=17,
+        ready_led=5,
+        busy_led=6,
+        alarm_led=13,
+        buzzer=19,
+        long_press_s=0.3,
+        pin_factory="mock",
+    )
+
+
+def press(panel: Panel, seconds: float) -> None:
+    """Press the (mock) scan button for *seconds*."""
+    pin = panel.factory.pin(17)
+    pin.drive_low()
+    time.sleep(seconds)
+    pin.drive_high()
+
+
+def start_service(
+    tmp_path: Path, port: int, engine: FakeEngine, **cfg: Any
+) -> tuple[Service, Panel]:
+    config = make_config(
+        tmp_path / "data", port, mqtt={"health_interval_s": cfg.pop("health", 60.0)}, **cfg
+    )
+    panel = make_panel()
+    svc = Service(config, lambda: engine, panel=panel)
+    svc.start()
+    assert svc.link.wait_connected(10)
+    wait_commands_ready(port)
+    return svc, panel
+
+
+def wait_until(predicate: Any, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def wait_commands_ready(port: int, timeout: float = 10.0) -> None:
+    """Ping until the service answers: its command subscription is then in place."""
+    probe = Requester(port)
+    try:
+        deadline = time.monotonic() + timeout
+        for i in range(10_000):
+            corr = f"ready-{i}".encode()
+            probe.send("ping", {}, corr)
+            try:
+                probe.response(corr, timeout=0.3)
+                return
+            except TimeoutError:
+                assert time.monotonic() < deadline, "service never answered ping"
+    finally:
+        probe.close()
+
+
+@pytest.fixture
+def watcher(broker: Broker) -> Iterator[Subscriber]:
+    sub = Subscriber(broker.port, [f"{PREFIX}/#"])
+    sub.wait_subscribed()
+    yield sub
+    sub.close()
+
+
+@pytest.fixture
+def requester(broker: Broker) -> Iterator[Requester]:
+    r = Requester(broker.port)
+    yield r
+    r.close()
+
+
+def results(sub: Subscriber, n: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    return [m.json() for m in sub.wait_count(f"{PREFIX}/scan/result", n, timeout)]
+
+
+def retained_json(
+    sub: Subscriber, kind: str, predicate: Any, timeout: float = 10.0, after: int = 0
+) -> Any:
+    """The last message on <prefix>/<kind> matching *predicate*, among messages[after:]."""
+    topic = f"{PREFIX}/{kind}"
+    msgs = sub.wait_for(
+        lambda ms: any(m.topic == topic and predicate(m.json()) for m in ms[after:]), timeout
+    )
+    return [m.json() for m in msgs[after:] if m.topic == topic and predicate(m.json())][-1]
+
+
+def test_button_press_scan_reaches_the_broker_signed_and_archived(
+    tmp_path: Path, broker: Broker, watcher: Subscriber, requester: Requester
+) -> None:
+    engine = FakeEngine()
+    svc, panel = start_service(tmp_path, broker.port, engine)
+    try:
+        assert panel.ready_led.is_lit and not panel.busy_led.is_lit
+        press(panel, 0.02)  # short press on the mock button: a scan
+        (res,) = results(watcher, 1)
+        validate_message(f"{PREFIX}/scan/result", res)
+        info = retained_json(watcher, "info", lambda b: True)
+        validate_message(f"{PREFIX}/info", info)
+        assert info["instrument"]["serial"] == "T-1"
+        key = load_public_key(info["public_key"]["value"])
+        assert verify(res, key)
+        tampered = dict(res, confidence=0.01)
+        assert not verify(tampered, key)
+        assert res["historical"] is False and res["seq"] == 1
+        assert wait_until(lambda: panel.state == "info")  # green, one beep
+        assert panel.ready_led.is_lit and not panel.alarm_led.is_lit
+        assert engine.scans == [None] and engine.backgrounds == 0
+
+        press(panel, 0.6)  # long press: a new background, no scan
+        assert wait_until(lambda: engine.backgrounds == 1)
+        time.sleep(0.2)
+        assert engine.scans == [None]
+
+        # the spectrum is archived and comes back through get_spectrum
+        requester.send("get_spectrum", {"scan_id": res["scan_id"]}, b"gs-1")
+        body = requester.response(b"gs-1")
+        assert body["ok"] and body["result"]["kind"] == "processed"
+        rec = svc.archive.get(res["scan_id"])
+        np.testing.assert_allclose(body["result"]["y"], rec.spectrum, rtol=1e-6)
+        assert len(body["result"]["x"]) == STANDARD_GRID.size
+        requester.send("get_spectrum", {"scan_id": res["scan_id"], "kind": "raw"}, b"gs-2")
+        raw = requester.response(b"gs-2")["result"]
+        np.testing.assert_allclose(raw["y"], rec.sample, rtol=1e-6)
+        requester.send("get_spectrum", {"scan_id": "no-such-scan"}, b"gs-3")
+        assert requester.response(b"gs-3")["error"]["code"] == "not_found"
+    finally:
+        svc.stop()
+        panel.close()
+    status = retained_json(watcher, "status", lambda b: b["state"] == "stopped")
+    validate_message(f"{PREFIX}/status", status)
+
+
+def test_ping_echoes_correlation_data_and_uses_the_response_topic(
+    tmp_path: Path, broker: Broker, requester: Requester
+) -> None:
+    svc, panel = start_service(tmp_path, broker.port, FakeEngine())
+    try:
+        requester.send("ping", {"nonce": "n-42"}, b"\x00\xffping")
+        body = requester.response(b"\x00\xffping")
+        assert body["ok"] is True and body["result"]["nonce"] == "n-42"
+        got = requester.sub.on(requester.reply_topic)
+        assert got and getattr(got[0].properties, "CorrelationData", None) == b"\x00\xffping"
+        # without a response topic the answer goes to <prefix>/cmd/ping/response
+        requester.send("ping", {}, b"default-topic", reply=False)
+        requester.response(b"default-topic")
+        assert requester.sub.on(f"{PREFIX}/cmd/ping/response")
+    finally:
+        svc.stop()
+        panel.close()
+
+
+def test_remote_scan_with_consignment_and_ack_clears_the_alarm(
+    tmp_path: Path, broker: Broker, watcher: Subscriber, requester: Requester
+) -> None:
+    engine = FakeEngine()
+    svc, panel = start_service(tmp_path, broker.port, engine)
+    try:
+        requester.send("scan", {"consignment": "MSKU 1234567"}, b"scan-1")
+        body = requester.response(b"scan-1")
+        assert body["ok"] and body["result"]["consignment"] == "MSKU 1234567"
+        (res,) = results(watcher, 1)
+        assert res["consignment"] == "MSKU 1234567" and res["scan_id"] == body["result"]["scan_id"]
+
+        fut = svc.submit("scan", source="test", sample="cocaine")
+        alarm_scan = fut.result(timeout=10)["scan_id"]
+        alarm = retained_json(watcher, "alarm", lambda b: b["active"])
+        validate_message(f"{PREFIX}/alarm", alarm)
+        assert alarm["scan_id"] == alarm_scan
+        assert alarm["substance"]["name"] == "cocaine hydrochloride"
+        assert panel.state == "alarm" and panel.alarm_led.is_lit  # red light, beeps
+        # a benign scan meanwhile leaves the unacknowledged alarm's red light on
+        svc.submit("scan", source="test").result(10)
+        assert panel.alarm_led.is_lit and panel.ready_led.is_lit
+
+        requester.send("ack", {"scan_id": "some-other-scan"}, b"ack-0")
+        assert requester.response(b"ack-0")["result"] == {"cleared": False, "scan_id": None}
+        assert svc.alarm.active is not None
+
+        requester.send("ack", {"scan_id": alarm_scan, "operator": "officer 7"}, b"ack-1")
+        assert requester.response(b"ack-1")["result"] == {"cleared": True, "scan_id": alarm_scan}
+        cleared = retained_json(
+            watcher, "alarm", lambda b: not b["active"] and b["acknowledged_by"]
+        )
+        validate_message(f"{PREFIX}/alarm", cleared)
+        assert cleared["acknowledged_by"] == "officer 7"
+        assert not panel.alarm_led.is_lit and panel.ready_led.is_lit
+    finally:
+        svc.stop()
+        panel.close()
+    # a late subscriber sees the cleared alarm (retained)
+    late = Subscriber(broker.port, [f"{PREFIX}/alarm"])
+    try:
+        msgs = late.wait_count(f"{PREFIX}/alarm", 1)
+        assert msgs[-1].retain and msgs[-1].json()["active"] is False
+    finally:
+        late.close()
+
+
+def test_unacknowledged_alarm_survives_a_restart(tmp_path: Path, broker: Broker) -> None:
+    svc, panel = start_service(tmp_path, broker.port, FakeEngine())
+    try:
+        scan_id = svc.submit("scan", source="t", sample="cocaine").result(10)["scan_id"]
+    finally:
+        svc.stop()
+        panel.close()
+    svc2, panel2 = start_service(tmp_path, broker.port, FakeEngine())
+    try:
+        assert svc2.alarm.active is not None and svc2.alarm.active.scan_id == scan_id
+        assert panel2.alarm_led.is_lit
+    finally:
+        svc2.stop()
+        panel2.close()
+
+
+def test_hostile_commands_are_answered_or_counted_and_scanning_goes_on(
+    tmp_path: Path, broker: Broker, watcher: Subscriber, requester: Requester
+) -> None:
+    engine = FakeEngine()
+    svc, panel = start_service(tmp_path, broker.port, engine)
+    before = svc.dispatcher.snapshot()
+    try:
+        cases = [
+            ("ping", b"{oops", "bad_json"),
+            ("ack", b'{"scan_id": 7}', "bad_request"),
+            ("scan", b'{"consignment": ""}', "bad_request"),
+            ("selfdestruct", b"{}", "unknown_command"),
+            ("ping", b'{"nonce": "' + b"x" * 5000 + b'"}', "too_large"),
+            ("background", b"\x00" * 1_000_000, "too_large"),
+        ]
+        for i, (name, payload, _) in enumerate(cases):
+            requester.send(name, payload, f"h-{i}".encode())
+        for i, (_, _, code) in enumerate(cases):
+            body = requester.response(f"h-{i}".encode())
+            assert body["ok"] is False and body["error"]["code"] == code, body
+
+        # a command on another device's topic is never acted on
+        requester.send(
+            "scan", {"consignment": "X"}, b"other", topic="customs/post-1/dev-2/cmd/scan"
+        )
+        # a flood: far more than the bucket allows
+        for i in range(300):
+            requester.send("ping", {}, f"f-{i}".encode())
+        press(panel, 0.02)  # scanning still works during and after all that
+        (res,) = results(watcher, 1, timeout=15)
+        assert res["status"] == "identified"
+        deadline = time.monotonic() + 10
+        while (
+            svc.dispatcher.snapshot()["received"] - before["received"] < 306
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        counts = svc.dispatcher.snapshot()
+        # 6 hostile + 300 flood; the other device's: none (readiness pings came before)
+        assert counts["received"] - before["received"] == 306
+        assert counts["rate_limited"] >= 250
+        assert counts["ok"] - before["ok"] <= 25  # the burst plus refill, no more
+        assert engine.scans == [None]  # the other device's scan did not run here
+        svc._publish_health()
+        health = retained_json(
+            watcher, "health", lambda b: b.get("commands", {}).get("rate_limited")
+        )
+        validate_message(f"{PREFIX}/health", health)
+        assert health["commands"]["bad_json"] == 1 and health["commands"]["too_large"] == 2
+        time.sleep(0.3)
+        assert not any(
+            getattr(m.properties, "CorrelationData", None) == b"other"
+            for m in requester.sub.messages
+        )
+    finally:
+        svc.stop()
+        panel.close()
+
+
+def test_instrument_fault_shows_maintenance_and_recovers(
+    tmp_path: Path, broker: Broker, watcher: Subscriber
+) -> None:
+    engine = FakeEngine(fail=[InstrumentTimeoutError("data-ready never came")])
+    svc, panel = start_service(tmp_path, broker.port, engine)
+    try:
+        fut = svc.submit("scan", source="test")
+        with pytest.raises(InstrumentTimeoutError):
+            fut.result(10)
+        assert panel.state == "error" and not panel.ready_led.is_lit  # the error light
+        status = retained_json(watcher, "status", lambda b: b["state"] == "maintenance")
+        validate_message(f"{PREFIX}/status", status)
+        seen = len(watcher.messages)
+        # the housekeeping thread reopens the instrument (backoff starts at 1 s)
+        back = retained_json(
+            watcher, "status", lambda b: b["state"] == "online", timeout=15, after=seen
+        )
+        assert back["state"] == "online"
+        assert wait_until(lambda: panel.state == "ready" and panel.ready_led.is_lit)
+        assert svc.submit("scan", source="test").result(10)["status"] == "identified"
+        svc._publish_health()
+        health = retained_json(watcher, "health", lambda b: b["last_error"])
+        assert "InstrumentTimeoutError" in health["last_error"]
+        assert svc.counters.faults == 1
+        assert engine.backgrounds == 0  # reopening acquired nothing behind the officer's back
+    finally:
+        svc.stop()
+        panel.close()
+
+
+def test_instrument_absent_at_start_does_not_kill_the_service(
+    tmp_path: Path, broker: Broker, requester: Requester
+) -> None:
+    def no_instrument() -> FakeEngine:
+        raise InstrumentTimeoutError("no answer on spidev0.0")
+
+    config = make_config(tmp_path / "data", broker.port)
+    svc = Service(config, no_instrument)
+    svc.start()
+    try:
+        assert svc.link.wait_connected(10)
+        wait_commands_ready(broker.port)
+        requester.send("ping", {}, b"alive")
+        assert requester.response(b"alive")["ok"] is True
+        requester.send("scan", {"consignment": "C-1"}, b"scan-x")
+        err = requester.response(b"scan-x")
+        assert err["ok"] is False and err["error"]["code"] == "failed"
+        assert "instrument unavailable" in err["error"]["message"]
+    finally:
+        svc.stop()
+
+
+def test_stop_is_bounded_and_idempotent(tmp_path: Path, broker: Broker) -> None:
+    svc, panel = start_service(tmp_path, broker.port, FakeEngine())
+    t0 = time.monotonic()
+    svc.stop(timeout=5)
+    svc.stop()
+    panel.close()
+    assert time.monotonic() - t0 < 6
+    assert not [t for t in threading.enumerate() if t.name in ("scan-worker", "housekeeping")]
+
+
+def test_health_is_published_periodically_and_validates(
+    tmp_path: Path, broker: Broker, watcher: Subscriber
+) -> None:
+    svc, panel = start_service(tmp_path, broker.port, FakeEngine(), health=0.2)
+    try:
+        msgs = watcher.wait_count(f"{PREFIX}/health", 4, timeout=10)
+    finally:
+        svc.stop()
+        panel.close()
+    bodies = [m.json() for m in msgs]
+    for b in bodies:
+        validate_message(f"{PREFIX}/health", b)
+    last = bodies[-1]
+    assert last["instrument_temperature_c"] == 31.5 and last["background_age_s"] == 12.0
+    assert last["disk_free_bytes"] > 0 and last["outbox"]["waiting"] == 0
+    assert last["commands"]["ok"] >= 1  # the readiness ping
+    assert bodies[-1]["uptime_s"] > bodies[0]["uptime_s"]
+
+
+def test_scans_while_the_broker_is_down_arrive_later_flagged_historical(
+    tmp_path: Path, mosquitto_factory: BrokerFactory
+) -> None:
+    broker = mosquitto_factory(persistence=True)
+    room = Subscriber(broker.port, [f"{PREFIX}/scan/result"], persistent=True, client_id="room")
+    room.wait_subscribed()
+    svc, panel = start_service(tmp_path, broker.port, FakeEngine())
+    try:
+        broker.stop()  # clean stop: the room's persistent session is saved
+        assert wait_until(lambda: not svc.link.connected)
+        ids = [svc.submit("scan", source="t").result(10)["scan_id"] for _ in range(3)]
+        assert svc.outbox.stats().waiting == 3  # committed, waiting for the broker
+        broker.start()
+        msgs = room.wait_count(f"{PREFIX}/scan/result", 3, timeout=20)
+        got = [m.json() for m in msgs]
+        assert [r["scan_id"] for r in got] == ids  # all, in order
+        assert all(r["historical"] is True for r in got)
+        for r in got:
+            validate_message(f"{PREFIX}/scan/result", r)
+        assert wait_until(lambda: svc.outbox.stats().waiting == 0, timeout=10)
+    finally:
+        svc.stop()
+        panel.close()
+        room.close()
+
+
+def test_a_failing_scan_is_logged_and_the_next_one_works(
+    tmp_path: Path, broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = FakeEngine(fail=[KeyError("'unobtainium' is not in the library")])
+    svc, panel = start_service(tmp_path, broker.port, engine)
+    try:
+        with pytest.raises(KeyError):
+            svc.submit("scan", source="test", sample="unobtainium").result(10)
+        assert svc.last_error is not None and "unobtainium" in svc.last_error
+        assert "scan (test) failed" in caplog.text
+        assert svc.counters.faults == 0  # not an instrument fault: no maintenance, no retry
+        assert panel.ready_led.is_lit and not panel.busy_led.is_lit
+        assert svc.submit("scan", source="test").result(10)["status"] == "identified"
+    finally:
+        svc.stop()
+        panel.close()
+
+
+def test_archive_keeps_the_signed_result_as_published(
+    tmp_path: Path, broker: Broker, watcher: Subscriber
+) -> None:
+    svc, panel = start_service(tmp_path, broker.port, FakeEngine())
+    try:
+        scan_id = svc.submit("scan", source="t", consignment="C-9").result(10)["scan_id"]
+        (res,) = results(watcher, 1)
+        stored = svc.archive.get(scan_id)
+        assert stored.result == res  # same bytes of meaning, signature included
+        assert stored.reference == "C-9" and stored.status == "identified"
+    finally:
+        svc.stop()
+        panel.close()

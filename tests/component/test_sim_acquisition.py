@@ -1,0 +1,130 @@
+"""edge.scan.opener and edge.scan.acquisition on the simulator (and the replay/spi paths)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.config.schema import InstrumentConfig
+from edge.scan.acquisition import acquire_measurement, measure, take_background
+from edge.scan.opener import (
+    SimulatedSample,
+    library_resolver,
+    open_instrument,
+    sample_handler,
+    simulator_stage,
+)
+from hal.clock import FakeClock
+from hal.errors import DeviceNotFoundError
+from hal.sim import BUILTIN_SUBSTANCES
+from hal.spectrometer import SpiSpectrometer
+
+pytestmark = pytest.mark.timeout(60)
+
+FAST = {"integration_ms": 10.0, "coadds": 8}
+
+
+def sim_cfg(**sim: object) -> InstrumentConfig:
+    return InstrumentConfig.model_validate({"driver": "sim", **FAST, "sim": sim})
+
+
+def test_open_sim_with_config_settings() -> None:
+    cfg = sim_cfg(pixels=2048, bits=32, seed=4, temperature_c=28.5)
+    with open_instrument(cfg, clock=FakeClock()) as inst:
+        assert isinstance(inst, SpiSpectrometer)
+        assert (inst.identity.pixels, inst.identity.bits) == (2048, 32)
+        assert inst.temperature_c() == pytest.approx(28.5)
+        stage = simulator_stage(inst)
+        assert stage is not None and stage.empty
+        frame = inst.acquire()
+        assert (frame.coadds, frame.integration_ms) == (8, 10.0)
+    assert simulator_stage(inst) is None  # closed
+
+
+def test_library_names_are_simulated_from_the_library() -> None:
+    from edge.library import load_library
+
+    lib = load_library()
+    name = lib.names()[0]
+    cfg = sim_cfg(atmosphere=False)
+    with open_instrument(cfg, clock=FakeClock()) as inst:
+        m = acquire_measurement(inst, sample_handler(inst, name))
+    grid, ref = lib.absorbance(name)
+    ref_on_axis = np.interp(m.wavenumbers, grid, np.nan_to_num(ref))
+    inside = (m.wavenumbers > 700) & (m.wavenumbers < 3900)
+    assert np.corrcoef(m.absorbance[inside], ref_on_axis[inside])[0, 1] > 0.95
+
+
+def test_library_fallback_to_builtin(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        resolve = library_resolver(tmp_path / "no-such-library")
+    assert "built-in" in caplog.text
+    assert resolve("polystyrene") is BUILTIN_SUBSTANCES["polystyrene"]
+    with pytest.raises(KeyError):
+        resolve("Cocaine HCl")
+    merged = library_resolver()
+    assert merged("polystyrene") is BUILTIN_SUBSTANCES["polystyrene"]  # built-ins still there
+    with pytest.raises(KeyError, match="neither"):
+        merged("unobtainium")
+
+
+def test_measurement_keeps_background_context() -> None:
+    cfg = sim_cfg(atmosphere=False, temperature_c=25.0)
+    with open_instrument(cfg, clock=FakeClock(), substances=BUILTIN_SUBSTANCES.__getitem__) as inst:
+        stage = simulator_stage(inst)
+        assert stage is not None
+        stage.place("acetone")  # left on from before: the handler must clear it
+        handler = sample_handler(inst, "acetone")
+        assert isinstance(handler, SimulatedSample)
+        bg = take_background(inst, handler, wall_clock=lambda: 1000.0)
+        assert stage.empty and bg.dark.dark and not bg.frame.dark
+        assert bg.temperature_c == pytest.approx(25.0) and bg.age_s(now=1060.0) == 60.0
+        assert not bg.is_stale(26.0, max_age_s=120, max_delta_c=2, now=1060.0)
+        assert bg.is_stale(28.0, max_age_s=120, max_delta_c=2, now=1060.0)
+        assert bg.is_stale(25.0, max_age_s=30, max_delta_c=2, now=1060.0)
+        m = measure(inst, bg, handler)
+        assert not stage.empty and m.background is bg
+        idx = np.argmin(np.abs(m.wavenumbers - 1712))
+        assert m.absorbance[idx] > 0.8
+        assert m.sample.sequence > bg.frame.sequence
+
+
+def test_old_background_at_other_temperature_still_ratios() -> None:
+    cfg = sim_cfg(atmosphere=False, temperature_c=25.0)
+    with open_instrument(cfg, clock=FakeClock()) as inst:
+        stage = simulator_stage(inst)
+        assert stage is not None
+        inst.configure(200.0, 8)
+        bg = take_background(inst, SimulatedSample(stage, None))
+        assert isinstance(inst, SpiSpectrometer)
+        inst.bus.frontend.temperature_c = 40.0  # type: ignore[attr-defined]
+        m = measure(inst, bg, SimulatedSample(stage, None))
+        assert m.dark.counts.mean() > bg.dark.counts.mean() + 500  # dark grew a lot
+        inside = (m.wavenumbers > 800) & (m.wavenumbers < 3800)
+        assert abs(np.median(m.absorbance[inside])) < 0.01  # own darks subtracted
+
+
+@pytest.mark.skipif(os.path.exists("/dev/spidev0.0"), reason="real SPI device present")
+def test_spi_driver_without_hardware_is_a_clear_error() -> None:
+    cfg = InstrumentConfig.model_validate({"driver": "spi"})
+    with pytest.raises(DeviceNotFoundError, match=r"SPI bus 0, chip-select 0.*spidev0\.0|spidev"):
+        open_instrument(cfg)
+
+
+def test_replay_driver_and_its_sample_switch(tmp_path: Path) -> None:
+    from spectra_io import SpectrumRecord, write_spectrum
+
+    x = np.linspace(650, 4000, 838)
+    y = 0.8 * np.exp(-0.5 * ((x - 1500) / 20) ** 2)
+    path = tmp_path / "band.csv"
+    write_spectrum(path, SpectrumRecord(x=x, y=y, y_units="absorbance", title="band"))
+    cfg = InstrumentConfig.model_validate({"driver": "replay", "replay": {"files": [str(path)]}})
+    with open_instrument(cfg) as inst:
+        handler = sample_handler(inst)
+        assert handler is not None and simulator_stage(inst) is None
+        m = acquire_measurement(inst, handler)
+    assert m.absorbance[np.argmin(np.abs(m.wavenumbers - 1500))] == pytest.approx(0.8, abs=0.05)
