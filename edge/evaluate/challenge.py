@@ -10,7 +10,7 @@ intensity, sloping/curved baseline, residual CO2 and water vapour, and noise. Se
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -26,19 +26,65 @@ DRUG_CATEGORIES = ("narcotic",)
 
 @dataclass(frozen=True)
 class Perturbation:
-    """How strongly to perturb (defaults: a different benchtop ATR, ordinary sample)."""
+    """How strongly to perturb (defaults: a different benchtop ATR, ordinary sample).
+
+    Every range is sampled uniformly per query. ``shift_cm1`` is a constant wavenumber shift
+    (+-), ``stretch_cm1`` an extra shift growing linearly to +- that at the ends of the axis
+    (a calibration slope), ``fwhm_range`` the Gaussian resolution loss, ``scale_range`` the
+    contact pressure, ``depth_exponent`` an ATR penetration-depth tilt (intensity times
+    ``(1000 / x) ** e``, +- e: another crystal or angle), ``baseline`` the amplitude of a random
+    offset + slope + curvature (``curvature`` weighs the quadratic and cubic terms),
+    ``scatter`` a scattering baseline rising with wavenumber, ``interferent`` the largest share
+    of foreign broad bands (water, carbonate, silicate, protein, polysaccharide, oxidation
+    products: a weathered, biofouled or wet sample), added with probability
+    ``interferent_probability``.
+    """
 
     step_range: tuple[float, float] = (1.0, 8.0)
     start_range: tuple[float, float] = (600.0, 700.0)
     stop_range: tuple[float, float] = (3800.0, 4000.0)
     fwhm_range: tuple[float, float] = (2.0, 8.0)
     shift_cm1: float = 2.0
+    stretch_cm1: float = 0.0
     scale_range: tuple[float, float] = (0.3, 1.5)
+    depth_exponent: float = 0.0
     baseline: float = 0.05
+    curvature: float = 1.0
+    scatter: float = 0.0
     co2: float = 0.03
     water: float = 0.01
     noise_range: tuple[float, float] = (5e-4, 3e-3)
+    interferent: float = 0.0
+    interferent_probability: float = 0.5
 
+
+#: Today's standard challenge: another benchtop ATR, an ordinary sample.
+STANDARD = Perturbation()
+
+#: Harsher than feels fair (issue 10): shifts of +-5 cm-1 plus +-2 of calibration slope (real
+#: cross-laboratory pairs in ../shared/data/xsource-dev shift by at most 4), resolution loss up
+#: to 12 cm-1 FWHM (real pairs: up to about 9), +-50 % contact pressure, a penetration-depth
+#: tilt, sloped and curved baselines with scattering, residual CO2 and water vapour, noise up
+#: to 0.005 absorbance on a unit peak.
+HARSH = Perturbation(
+    step_range=(1.0, 8.0),
+    fwhm_range=(2.0, 12.0),
+    shift_cm1=5.0,
+    stretch_cm1=2.0,
+    scale_range=(0.5, 1.5),
+    depth_exponent=0.3,
+    baseline=0.12,
+    curvature=1.5,
+    scatter=0.08,
+    co2=0.05,
+    water=0.02,
+    noise_range=(5e-4, 5e-3),
+)
+
+#: What a field instrument sees from another laboratory's library (the calibration's
+#: perturbation model): :data:`HARSH`'s instrument plus weathered, biofouled or wet samples
+#: (foreign broad bands up to 40 % of the peak in half of the queries).
+FIELD = replace(HARSH, interferent=0.4, interferent_probability=0.5)
 
 @dataclass(frozen=True)
 class Query:
@@ -102,6 +148,34 @@ _WATER_LINES: F64 = np.sort(
 )
 
 
+#: Broad foreign bands a real sample brings (position cm-1, FWHM cm-1, relative height), from
+#: standard mid-IR band tables: liquid water, calcite, silicate (clay, quartz), protein (amide
+#: A/I/II), polysaccharide, oxidation products of a weathered polymer (carbonyl, C-O, O-H).
+INTERFERENTS: dict[str, tuple[tuple[float, float, float], ...]] = {
+    "water": ((3400, 350, 1.0), (1640, 70, 0.3), (700, 200, 0.25)),
+    "calcite": ((1410, 120, 1.0), (872, 10, 0.35), (712, 8, 0.15)),
+    "silicate": ((1030, 80, 1.0), (1100, 60, 0.5), (3620, 15, 0.15), (3695, 15, 0.15), (912, 20, 0.3)),
+    "protein": ((1650, 60, 1.0), (1545, 60, 0.6), (3290, 250, 0.5), (1450, 30, 0.2)),
+    "polysaccharide": ((1030, 100, 1.0), (1080, 60, 0.6), (1150, 40, 0.3), (3350, 350, 0.6)),
+    "oxidation": ((1715, 40, 1.0), (1175, 60, 0.3), (3400, 300, 0.4)),
+}
+
+
+def interferent(x: F64, rng: np.random.Generator) -> F64:
+    """A random mix of 1-3 :data:`INTERFERENTS` on *x*, peak 1 (bands jittered by a few cm-1)."""
+    names = sorted(INTERFERENTS)
+    k = int(rng.integers(1, 4))
+    out = np.zeros_like(x)
+    for name in rng.choice(names, size=k, replace=False):
+        w = rng.uniform(0.3, 1.0)
+        for pos, fwhm, height in INTERFERENTS[str(name)]:
+            c = pos + rng.uniform(-10, 10)
+            width = fwhm * rng.uniform(0.8, 1.3) / 2.3548
+            out += w * height * np.exp(-0.5 * ((x - c) / width) ** 2)
+    peak = float(out.max())
+    return out / peak if peak > 0 else out
+
+
 def measure(
     x: F64, a: F64, rng: np.random.Generator, p: Perturbation
 ) -> tuple[F64, F64, dict[str, float]]:
@@ -114,18 +188,35 @@ def measure(
     src_step = float(np.median(np.diff(x)))
     blurred = gaussian_filter1d(a, fwhm / 2.3548 / src_step, mode="nearest")
     shift = rng.uniform(-p.shift_cm1, p.shift_cm1)
-    y = np.interp(new_x, x + shift, blurred)
+    stretch = rng.uniform(-p.stretch_cm1, p.stretch_cm1) if p.stretch_cm1 > 0 else 0.0
+    mid, half = 0.5 * (float(x[0]) + float(x[-1])), 0.5 * max(float(x[-1] - x[0]), 1.0)
+    y = np.interp(new_x, x + shift + stretch * (x - mid) / half, blurred)
+    if p.depth_exponent > 0:
+        y *= (1000.0 / new_x) ** rng.uniform(-p.depth_exponent, p.depth_exponent)
+    foreign = 0.0
+    if p.interferent > 0 and rng.uniform() < p.interferent_probability:
+        foreign = rng.uniform(0.05, p.interferent)
+        y = (1 - foreign) * y / max(float(y.max()), 1e-12) + foreign * interferent(new_x, rng)
     y *= rng.uniform(*p.scale_range)
     t = (new_x - new_x[0]) / max(float(new_x[-1] - new_x[0]), 1.0)
-    y += p.baseline * (rng.uniform(-1, 1) + rng.uniform(-1, 1) * t + rng.uniform(-1, 1) * t**2)
+    c = p.curvature
+    y += p.baseline * (
+        rng.uniform(-1, 1)
+        + rng.uniform(-1, 1) * t
+        + c * rng.uniform(-1, 1) * t**2
+        + c * 0.5 * rng.uniform(-1, 1) * (2 * t - 1) ** 3
+    )
+    if p.scatter > 0:
+        y += rng.uniform(0, p.scatter) * (new_x / 4000.0) ** rng.uniform(1.5, 4.0)
     co2 = rng.uniform(0, p.co2)
     y += co2 * (np.exp(-(((new_x - 2340) / 8) ** 2)) + 0.8 * np.exp(-(((new_x - 2360) / 8) ** 2)))
     water = rng.uniform(0, p.water)
-    for c in _WATER_LINES:
-        y += water * np.exp(-(((new_x - c) / 1.5) ** 2))
+    for c_ in _WATER_LINES:
+        y += water * np.exp(-(((new_x - c_) / 1.5) ** 2))
     noise = rng.uniform(*p.noise_range)
     y += rng.normal(0, noise, new_x.size)
-    return new_x, y, {"step": step, "fwhm": fwhm, "shift": shift, "noise": noise}
+    meta = {"step": step, "fwhm": fwhm, "shift": shift, "noise": noise, "interferent": foreign}
+    return new_x, y, meta
 
 
 def build_challenge(

@@ -4,8 +4,13 @@ Each failed gate adds a stable reason code (these strings are part of the MQTT c
 
 - ``saturated``: too many detector pixels at ADC full scale (sample or background), or an
   absorbance so high that no light came back (or the file's y units are wrong).
-- ``low_signal``: the background single-beam signal is too weak, or the absorbance too noisy.
-- ``no_sample``: the crystal is empty (absorbance flat and near zero after baseline removal).
+- ``low_signal``: the background single-beam signal is too weak, or the absorbance noise is
+  above ``max_noise``.
+- ``no_sample``: the crystal is empty: no band stands out of the spectrum's own noise by
+  ``min_sample_snr`` in the regions free of atmospheric lines (the residual water vapour and
+  CO2 of a drifting background are not a sample). Relative to the noise, not a fixed
+  absorbance: a weak but clean spectrum is a sample.
+- ``spike``: a spike that cannot be repaired on the native axis (:mod:`edge.preprocess.spikes`).
 - ``out_of_range``: the spectrum covers too little of the library grid (or wrong x units).
 - ``background_old``: the background was taken too long ago.
 - ``background_mismatch``: the background differs in shape from the reference background.
@@ -19,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.preprocess.spectral import remove_baseline, savgol, sort_and_clean
+from edge.preprocess.spikes import find_spikes, repair_spikes
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -28,7 +34,21 @@ NO_SAMPLE = "no_sample"
 OUT_OF_RANGE = "out_of_range"
 BACKGROUND_OLD = "background_old"
 BACKGROUND_MISMATCH = "background_mismatch"
-REASONS = (SATURATED, LOW_SIGNAL, NO_SAMPLE, OUT_OF_RANGE, BACKGROUND_OLD, BACKGROUND_MISMATCH)
+SPIKE = "spike"
+REASONS = (
+    SATURATED,
+    LOW_SIGNAL,
+    NO_SAMPLE,
+    OUT_OF_RANGE,
+    SPIKE,
+    BACKGROUND_OLD,
+    BACKGROUND_MISMATCH,
+)
+
+#: Regions without atmospheric lines (cm-1): where the band strength of a sample is measured.
+#: Water vapour fills 1350-1950 and 3500-3950, CO2 2280-2400; nearly every substance has bands
+#: in the fingerprint below 1350 or the C-H/N-H/O-H stretches below 3500.
+CLEAN_REGIONS = ((600.0, 1350.0), (1950.0, 2280.0), (2400.0, 3500.0))
 
 
 @dataclass(frozen=True)
@@ -37,8 +57,12 @@ class QualityLimits:
 
     max_saturated_fraction: float = 0.002
     min_background_fraction: float = 0.05
-    min_snr: float = 8.0
-    min_band_absorbance: float = 0.01
+    #: Absorbance noise (one point's sigma) above which a spectrum is too noisy to use.
+    max_noise: float = 0.01
+    #: Band strength over noise below which the crystal counts as empty.
+    min_sample_snr: float = 10.0
+    #: Absolute floor (absorbance) under which nothing is a sample, whatever the noise.
+    min_band_absorbance: float = 1e-4
     max_background_age_s: float = 3600.0
     min_background_similarity: float = 0.98
     max_absorbance: float = 4.0
@@ -71,8 +95,13 @@ def noise_sigma(values: FloatArray) -> float:
     return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6.0))
 
 
-def band_strength(wavenumbers: npt.ArrayLike, absorbance: npt.ArrayLike) -> float:
-    """Robust height of the absorption bands above the baseline (99th minus 50th percentile)."""
+def band_strength(
+    wavenumbers: npt.ArrayLike,
+    absorbance: npt.ArrayLike,
+    regions: tuple[tuple[float, float], ...] | None = CLEAN_REGIONS,
+) -> float:
+    """Robust height of the absorption bands above the baseline (99.5th minus 50th percentile),
+    over *regions* (None: everywhere; falls back to everywhere when they hold too few points)."""
     x, y = sort_and_clean(wavenumbers, absorbance)
     if x.size < 15:
         return float(np.ptp(y))
@@ -83,6 +112,12 @@ def band_strength(wavenumbers: npt.ArrayLike, absorbance: npt.ArrayLike) -> floa
         y = y[:m].reshape(-1, factor).mean(axis=1)
     flat = remove_baseline(x, y, "asls", lam=1e6, p=0.01, max_iter=20)
     smooth = savgol(flat, 7, 2)
+    if regions is not None:
+        inside = np.zeros(x.size, dtype=bool)
+        for lo, hi in regions:
+            inside |= (x >= lo) & (x <= hi)
+        if inside.sum() >= 15:
+            smooth = smooth[inside]
     return float(np.percentile(smooth, 99.5) - np.percentile(smooth, 50))
 
 
@@ -133,6 +168,11 @@ def check_quality(
                 reasons.append(LOW_SIGNAL)
 
     x, y = sort_and_clean(wavenumbers, absorbance)
+    spikes = find_spikes(y, step=float(np.median(np.diff(x))) if x.size > 1 else 1.0)
+    metrics["spikes"] = float(len(spikes.repairable) + len(spikes.unrepairable))
+    if spikes.unrepairable:
+        reasons.append(SPIKE)
+    y = repair_spikes(y, spikes)
     high = float(np.percentile(y, 99))
     metrics["absorbance_p99"] = high
     if high > lim.max_absorbance and SATURATED not in reasons:
@@ -148,10 +188,11 @@ def check_quality(
     metrics["band_absorbance"] = strength
     metrics["noise"] = noise
     metrics["snr"] = strength / noise if noise > 0 else float("inf")
-    if strength < lim.min_band_absorbance:
+    if noise > lim.max_noise:
+        if LOW_SIGNAL not in reasons:
+            reasons.append(LOW_SIGNAL)
+    elif strength < max(lim.min_sample_snr * noise, lim.min_band_absorbance):
         reasons.append(NO_SAMPLE)
-    elif metrics["snr"] < lim.min_snr and LOW_SIGNAL not in reasons:
-        reasons.append(LOW_SIGNAL)
 
     if background_age_s is not None:
         metrics["background_age_s"] = float(background_age_s)

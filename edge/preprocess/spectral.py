@@ -1,4 +1,4 @@
-"""Pure spectral operations on absorbance arrays: resampling, ATR, spikes, baseline, SG, norms.
+"""Pure spectral operations on absorbance arrays: resampling, ATR, baseline, SG, norms.
 
 Every function takes and returns plain numpy arrays and has no state; the pipeline in
 :mod:`edge.preprocess.chain` strings them together as a manifest's spec says.
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy.ndimage import convolve1d, median_filter
+from scipy.ndimage import convolve1d
 from scipy.signal import savgol_coeffs
 
 FloatArray = npt.NDArray[np.float64]
@@ -83,38 +83,6 @@ def atr_correct(
     if reference_cm1 <= 0:
         raise ValueError("reference_cm1 must be positive")
     return np.asarray(absorbance, dtype=np.float64) * (np.asarray(wavenumbers) / reference_cm1)
-
-
-def remove_spikes(
-    values: FloatArray, window: int = 5, threshold: float = 10.0, noise_floor: float = 2e-3
-) -> tuple[FloatArray, BoolArray]:
-    """Replace single-point spikes (cosmic/electrical) by the running median.
-
-    A point is a spike when it stands out from the running median (``window`` points) by more
-    than ``threshold`` robust standard deviations of those residuals (never less than
-    ``noise_floor`` absorbance) and its step to both neighbours is more than 3x the steps
-    next to them, which a band with smooth flanks never has. Returns the cleaned copy and the
-    mask of replaced points.
-    """
-    y = np.asarray(values, dtype=np.float64)
-    spikes = np.zeros(y.shape, dtype=bool)
-    if y.size < max(window, 5) + 2:
-        return y.copy(), spikes
-    med = median_filter(y, size=window, mode="nearest")
-    resid = y - med
-    mad = float(np.median(np.abs(resid - np.median(resid))))
-    sigma = max(1.4826 * mad, noise_floor)
-    d = np.diff(y)  # d[i] = y[i+1] - y[i]
-    i = np.arange(2, y.size - 2)
-    up, down = y[i] - y[i - 1], y[i] - y[i + 1]  # steps into the point from each side
-    flank = np.maximum(np.abs(d[i - 2]), np.abs(d[i + 1]))
-    same_sign = np.sign(up) == np.sign(down)
-    steep = np.minimum(np.abs(up), np.abs(down)) > 3.0 * flank
-    big = np.abs(resid[i]) > threshold * sigma
-    spikes[i] = same_sign & steep & big
-    out = y.copy()
-    out[spikes] = med[spikes]
-    return out, spikes
 
 
 def remove_baseline(

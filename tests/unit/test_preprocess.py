@@ -14,7 +14,7 @@ from edge.preprocess.chain import (
     spec_hash,
     validate_spec,
 )
-from edge.preprocess.spectral import atr_correct, normalise, remove_spikes, resample
+from edge.preprocess.spectral import atr_correct, normalise, resample
 
 
 def bands(
@@ -72,18 +72,6 @@ def test_co2_region_and_unmeasured_range_are_zero() -> None:
     assert np.all(v[(grid >= 2280) & (grid <= 2400)] == 0)
     assert np.all(v[grid < 1000] == 0)
     assert not keep[grid < 1000].any() and keep[(grid > 1100) & (grid < 2200)].all()
-
-
-def test_spike_removed_and_bands_kept() -> None:
-    x = spec_grid(DEFAULT_SPEC)
-    clean = bands(x)
-    spiky = clean.copy()
-    spiky[300] += 1.5
-    out, hit = remove_spikes(spiky)
-    assert hit[300] and hit.sum() == 1
-    assert abs(out[300] - clean[300]) < 0.05
-    untouched, hit2 = remove_spikes(clean)
-    assert not hit2.any() and np.array_equal(untouched, clean)
 
 
 def test_atr_correction_scales_with_wavenumber() -> None:

@@ -1,0 +1,164 @@
+"""Spikes (cosmic rays, electrical glitches, a bad pixel) found and repaired on the native axis.
+
+A spike must go before resampling: interpolation and the anti-aliasing box filter smear one bad
+point over several grid points, where it looks like a band. On the native axis a spike is a
+run of one or two points that stands out of a running median by far more than the noise while
+its neighbours do not: a band is wider than the axis step and lifts its neighbours too.
+
+- A run of at most ``max_width`` points whose outside neighbours rise less than a fifth as far
+  is a *repairable* spike, replaced by a straight line between the good points on either side
+  (at an end of the spectrum, by the nearest good point). On a coarse axis (step above
+  ``fine_step`` cm-1), where a narrow band may span one point, the run must also stand out
+  by twice the height of the whole rest of the spectrum.
+- A run that stands out by more than the height of the rest of the spectrum (twice, on a
+  coarse axis) and ``extreme`` times the threshold above the noise, but is not a repairable
+  spike (too wide, or its neighbours rise with it), cannot be told from a band and cannot be
+  repaired: the quality gate answers ``spike`` (:mod:`edge.preprocess.quality`) rather than
+  let it become a confident wrong answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.ndimage import median_filter
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class SpikeReport:
+    """What :func:`find_spikes` found: repairable runs and runs it cannot repair."""
+
+    repairable: tuple[tuple[int, int], ...] = ()  # (start, stop) index ranges, stop exclusive
+    unrepairable: tuple[tuple[int, int], ...] = ()
+
+
+def _sigma(resid: FloatArray, y: FloatArray) -> float:
+    """Robust scale of the residuals (never below the white-noise level of *y*)."""
+    mad = float(np.median(np.abs(resid - np.median(resid))))
+    d2 = np.diff(y, n=2)
+    white = (
+        float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6.0)) if d2.size else 0.0
+    )
+    span = float(np.percentile(y, 99) - np.percentile(y, 1)) if y.size else 0.0
+    return max(1.4826 * mad, white, 1e-6 * max(span, 1e-3), 1e-12)
+
+
+def _runs(flags: BoolArray) -> list[tuple[int, int]]:
+    """Contiguous True runs as (start, stop) pairs."""
+    if not flags.any():
+        return []
+    edges = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
+def _alone(resid: FloatArray, start: int, stop: int) -> bool:
+    """The points just outside ``[start, stop)`` rise (same direction) less than a fifth as far
+    as the run's peak."""
+    seg = resid[start:stop]
+    peak_at = int(np.argmax(np.abs(seg)))
+    sign = np.sign(seg[peak_at])
+    peak = abs(float(seg[peak_at]))
+    if np.any(seg * sign < 0.2 * peak):
+        return False  # a two-point run must be up together
+    outside = [resid[i] * sign for i in (start - 1, stop) if 0 <= i < resid.size]
+    return all(v < 0.2 * peak for v in outside)
+
+
+def _height_without(y: FloatArray, start: int, stop: int) -> float:
+    rest = np.concatenate((y[:start], y[stop:]))
+    return float(np.percentile(rest, 99.5) - np.percentile(rest, 0.5))
+
+
+def find_spikes(
+    values: npt.ArrayLike,
+    *,
+    step: float = 1.0,
+    window: int = 9,
+    threshold: float = 10.0,
+    max_width: int = 2,
+    extreme: float = 5.0,
+    fine_step: float = 4.0,
+) -> SpikeReport:
+    """Spikes in *values* (one spectrum on its native axis, in axis order, *step* cm-1 apart).
+
+    Outliers are examined largest first, so a spike on top of a band is found as the point (or
+    pair) that stands out of the band, and the band's own top is left alone.
+    """
+    y = np.asarray(values, dtype=np.float64)
+    n = y.size
+    if n < max(window, 5) + 2:
+        return SpikeReport()
+    med = median_filter(y, size=max(int(window) | 1, 5), mode="mirror")
+    resid = y - med
+    sigma = _sigma(resid, y)
+    flags = np.abs(resid) > threshold * sigma
+    tower = 1.0 if step <= fine_step else 2.0
+    taken = np.zeros(n, dtype=bool)
+    repairable: list[tuple[int, int]] = []
+    for i in sorted(np.flatnonzero(flags).tolist(), key=lambda j: -abs(resid[j])):
+        if taken[i]:
+            continue
+        segments = [(i, i + 1)]
+        if max_width >= 2:
+            j = i + 1 if i + 1 < n and abs(resid[i + 1]) >= abs(resid[max(i - 1, 0)]) else i - 1
+            segments.append((min(i, j), max(i, j) + 1))
+        for start, stop in segments:
+            if start < 0 or stop > n or not _alone(resid, start, stop):
+                continue
+            peak = float(np.max(np.abs(resid[start:stop])))
+            if tower == 1.0 or peak > tower * _height_without(y, start, stop):
+                repairable.append((start, stop))
+                taken[max(start - 1, 0) : stop + 1] = True
+            break
+    unrepairable: list[tuple[int, int]] = []
+    for start, stop in _runs(flags & ~taken):
+        if stop - start > 2 * max_width:
+            continue  # wider than any spike: a band
+        peak = float(np.max(np.abs(resid[start:stop])))
+        towering = peak > tower * _height_without(y, start, stop)
+        if towering and peak > extreme * threshold * sigma:
+            unrepairable.append((start, stop))
+    return SpikeReport(tuple(sorted(repairable)), tuple(unrepairable))
+
+
+def repair_spikes(values: npt.ArrayLike, report: SpikeReport) -> FloatArray:
+    """A copy of *values* with each repairable run bridged by a straight line."""
+    y = np.asarray(values, dtype=np.float64).copy()
+    n = y.size
+    for start, stop in report.repairable:
+        left, right = start - 1, stop
+        if left < 0 and right >= n:
+            continue
+        if left < 0:
+            y[start:stop] = y[right]
+        elif right >= n:
+            y[start:stop] = y[left]
+        else:
+            t = (np.arange(start, stop) - left) / (right - left)
+            y[start:stop] = y[left] + t * (y[right] - y[left])
+    return y
+
+
+def remove_spikes_native(
+    wavenumbers: npt.ArrayLike,
+    values: npt.ArrayLike,
+    *,
+    window: int = 9,
+    threshold: float = 10.0,
+    max_width: int = 2,
+) -> tuple[FloatArray, FloatArray, SpikeReport]:
+    """Sort *values* by wavenumber, find spikes and repair the repairable ones.
+
+    Returns ``(wavenumbers, repaired values, report)`` on the sorted, cleaned native axis.
+    """
+    from edge.preprocess.spectral import sort_and_clean
+
+    x, y = sort_and_clean(wavenumbers, values)
+    step = float(np.median(np.diff(x)))
+    report = find_spikes(y, step=step, window=window, threshold=threshold, max_width=max_width)
+    return x, repair_spikes(y, report), report
