@@ -1,15 +1,31 @@
-"""Calibrated confidence: one logistic (Platt) model per decision status, stored as JSON data.
+"""Calibrated probabilities: one logistic (Platt) model per question, stored as JSON data.
 
-Each model maps evidence features of a decision to the probability that the decision is
-right (identified: the named substance is correct; mixture: every named component is present;
-no_match: the substance is really not in the library). The models are fitted on a simulated
-challenge set (:mod:`edge.evaluate`) and travel with the library/model as ``calibration.json``,
-together with the decision thresholds they were fitted for.
+Each model maps evidence features to a probability:
+
+``identified``
+    that the best single match (the top hit) is present;
+``component``
+    that one component of an accepted mixture is present (its own evidence: share, fit lost
+    without it, fit lost when another candidate takes its place);
+``family``
+    that the family the nearest neighbours of an unknown vote for is right
+    (:mod:`edge.identify.family`);
+``analogue``
+    that an unknown whose nearest library neighbour is a controlled substance is itself a
+    controlled analogue (rather than a benign substance that happens to resemble one).
+
+The models are fitted on variation between instruments and laboratories
+(:mod:`edge.evaluate.runner`: the library's own spectra re-measured under the field
+perturbation model, and, where the library holds one material from several sources, those
+real cross-source spectra leave-one-source-out). They travel with the library as
+``calibration.json``; the verdict's probability levels are fixed and documented
+(:data:`edge.identify.result.IDENTIFY_PROBABILITY`, ``INCONCLUSIVE_PROBABILITY``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,22 +37,23 @@ import numpy.typing as npt
 from scipy.optimize import minimize
 
 from edge.errors import ModelError
+from edge.identify.match import MatchParams
 from edge.identify.mixture import MixtureParams
 from spectra_io.atomic import atomic_write_text
 
+log = logging.getLogger(__name__)
+
 CALIBRATION_FILE = "calibration.json"
 DEFAULT_PATH = Path(__file__).with_name("calibration_default.json")
-FORMAT_VERSION = 1
-#: Parameters older calibration files may still carry; ignored when loading.
-RETIRED_PARAMS = ("neighbour_family_min_r",)
+FORMAT_VERSION = 2
 
-#: Features each status' model uses (names of :func:`features` keys).
+#: Features each model uses (names of :func:`features` keys).
 FEATURES: dict[str, tuple[str, ...]] = {
-    "identified": ("sharp_r1", "gap", "clf_top"),
-    "mixture": ("sharp_fit", "min_share", "gain"),
-    "no_match": ("sharp_r1", "sharp_fit"),
+    "identified": ("sharp_r1", "gap", "sharp_fit1", "replace1"),
+    "component": ("sharp_fit", "share", "drop", "replace"),
     # P(the neighbours' family of an unknown is right), see edge.identify.family.
     "family": ("sharp_family_r", "family_share"),
+    "analogue": ("sharp_r1", "gap"),
 }
 
 
@@ -46,17 +63,23 @@ def sharp(r: float) -> float:
 
 
 def features(evidence: Mapping[str, float]) -> dict[str, float]:
-    """Derived features from raw evidence (r1, gap, fit, single_fit, min_share, clf_top,
-    family_r, family_margin, family_share)."""
+    """Derived features from raw evidence.
+
+    Raw keys: ``r1`` (best shift-tolerant correlation), ``gap`` (r1 minus the next entry's),
+    ``fit1`` / ``replace1`` (the top hit alone with its nuisance terms: fit correlation, and
+    the fit lost when the best other candidate replaces it), ``fit``, ``share``, ``drop``,
+    ``replace`` (one mixture component), ``family_r``, ``family_margin``, ``family_share``.
+    """
     r1 = float(evidence.get("r1", 0.0))
-    fit = float(evidence.get("fit", r1))
     return {
         "sharp_r1": sharp(r1),
         "gap": float(evidence.get("gap", 0.0)),
-        "clf_top": float(evidence.get("clf_top", 0.5)),
-        "sharp_fit": sharp(fit),
-        "min_share": float(evidence.get("min_share", 1.0)),
-        "gain": fit - float(evidence.get("single_fit", r1)),
+        "sharp_fit1": sharp(float(evidence.get("fit1", r1))),
+        "replace1": float(evidence.get("replace1", evidence.get("gap", 0.0))),
+        "sharp_fit": sharp(float(evidence.get("fit", r1))),
+        "share": float(evidence.get("share", 1.0)),
+        "drop": float(evidence.get("drop", 0.0)),
+        "replace": float(evidence.get("replace", 0.0)),
         "sharp_family_r": sharp(float(evidence.get("family_r", 0.0))),
         "family_margin": float(evidence.get("family_margin", 0.0)),
         "family_share": float(evidence.get("family_share", 0.0)),
@@ -84,12 +107,15 @@ class LogisticModel:
         rows: Sequence[Mapping[str, float]],
         correct: Sequence[bool],
         l2: float = 1e-2,
+        weights: Sequence[float] | None = None,
     ) -> LogisticModel:
-        """Maximum-likelihood fit (small L2 penalty; standardised features)."""
+        """Maximum-likelihood fit (small L2 penalty; standardised features; optional record
+        *weights*, e.g. to give positive and negative records equal total weight)."""
         x = np.array([[r[n] for n in names] for r in rows], dtype=np.float64).reshape(
             len(rows), len(names)
         )
         y = np.asarray(correct, dtype=np.float64)
+        w8 = np.ones(len(rows)) if weights is None else np.asarray(weights, dtype=np.float64)
         if len(rows) == 0 or y.min() == y.max():
             p = float(np.clip(y.mean() if len(rows) else 0.5, 0.02, 0.98))
             return cls(tuple(names), [0.0] * len(names), math.log(p / (1 - p)), len(rows))
@@ -100,8 +126,8 @@ class LogisticModel:
         def loss(w: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
             z = w[0] + xs @ w[1:]
             pz = 1.0 / (1.0 + np.exp(-z))
-            ll = np.sum(np.logaddexp(0, z) - y * z) + 0.5 * l2 * float(w[1:] @ w[1:])
-            g = np.concatenate([[np.sum(pz - y)], xs.T @ (pz - y) + l2 * w[1:]])
+            ll = np.sum(w8 * (np.logaddexp(0, z) - y * z)) + 0.5 * l2 * float(w[1:] @ w[1:])
+            g = np.concatenate([[np.sum(w8 * (pz - y))], xs.T @ (w8 * (pz - y)) + l2 * w[1:]])
             return float(ll), g
 
         res = minimize(loss, np.zeros(len(names) + 1), jac=True, method="L-BFGS-B")
@@ -113,18 +139,22 @@ class LogisticModel:
 
 @dataclass
 class DecisionParams:
-    """Thresholds of the decision (fitted together with the calibration)."""
+    """Settings of the decision (stored with the calibration they were fitted with)."""
 
-    identify_min_r: float = 0.9
     #: A classifier this sure of an unknown's family backs the neighbours' family.
     family_min_prob: float = 0.6
     #: A weak neighbour vote needs at least this much of the classifier's substance
     #: probability on its family (and both heads' top family equal to it).
     family_min_substance_mass: float = 0.3
-    #: Name an unknown's family when its calibrated probability reaches this.
+    #: Name an unknown's suspected family when its calibrated probability reaches this.
     family_min_conf: float = 0.5
     #: Neighbours that vote on an unknown's family.
     family_neighbours: int = 8
+    #: Flag a suspected analogue when its calibrated probability reaches this.
+    analogue_min_prob: float = 0.5
+    #: A confirmed threat component raises ``alarm`` only with at least this spectral share.
+    alarm_min_share: float = 0.15
+    match: MatchParams = field(default_factory=MatchParams)
     mixture: MixtureParams = field(default_factory=MixtureParams)
 
 
@@ -136,14 +166,14 @@ class Calibration:
     models: dict[str, LogisticModel] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def confidence(self, status: str, evidence: Mapping[str, float]) -> float:
-        """Calibrated probability that a decision of *status* is right (0.5 when uncalibrated)."""
-        model = self.models.get(status)
+    def probability(self, question: str, evidence: Mapping[str, float]) -> float:
+        """Calibrated probability for *question* (a :data:`FEATURES` key; 0.5 when no model)."""
+        model = self.models.get(question)
         return model.predict(features(evidence)) if model is not None else 0.5
 
-    def calibrated(self, status: str) -> bool:
-        """True when a model for *status* was fitted."""
-        return status in self.models
+    def calibrated(self, question: str) -> bool:
+        """True when a model for *question* was fitted."""
+        return question in self.models
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able document."""
@@ -162,9 +192,8 @@ class Calibration:
                 raise ModelError(f"calibration format {doc.get('format_version')!r} not supported")
             p = dict(doc["params"])
             mix = MixtureParams(**p.pop("mixture"))
-            for retired in RETIRED_PARAMS:
-                p.pop(retired, None)
-            params = DecisionParams(mixture=mix, **p)
+            match = MatchParams(**p.pop("match"))
+            params = DecisionParams(mixture=mix, match=match, **p)
             models = {
                 k: LogisticModel(
                     tuple(m["names"]), list(m["coef"]), float(m["intercept"]), int(m["n_fit"])
@@ -192,31 +221,59 @@ class Calibration:
 
 
 def find_calibration(*dirs: Path | None) -> Calibration:
-    """The first ``calibration.json`` in *dirs* (library, model), else the shipped default."""
+    """The first usable ``calibration.json`` in *dirs* (library, model), else the shipped default.
+
+    A library without its own calibration (or with one in an old format) is identified with
+    the default fitted on the starter library, whose thresholds need not carry over: that is
+    logged as a warning and recorded in ``meta["source"]`` (``health`` reports it).
+    """
     for d in dirs:
-        if d is not None and (Path(d) / CALIBRATION_FILE).is_file():
-            return Calibration.load(Path(d) / CALIBRATION_FILE)
-    if DEFAULT_PATH.is_file():
-        return Calibration.load(DEFAULT_PATH)
-    return Calibration()
+        if d is None:
+            continue
+        path = Path(d) / CALIBRATION_FILE
+        if path.is_file():
+            try:
+                cal = Calibration.load(path)
+            except ModelError as err:
+                log.warning("%s is unusable (%s); run 'spectra-edge library calibrate'", path, err)
+                continue
+            cal.meta["source"] = str(path)
+            return cal
+    named = [str(d) for d in dirs if d is not None]
+    if named:
+        log.warning(
+            "no calibration.json in %s: using the shipped default, fitted on the starter "
+            "library; run 'spectra-edge library calibrate LIB' to fit one",
+            ", ".join(named),
+        )
+    cal = Calibration.load(DEFAULT_PATH) if DEFAULT_PATH.is_file() else Calibration()
+    cal.meta["source"] = "default"
+    return cal
 
 
 def fit_calibration(
     params: DecisionParams,
     records: Sequence[tuple[str, Mapping[str, float], bool]],
     meta: Mapping[str, Any] | None = None,
+    balance: bool = True,
 ) -> Calibration:
-    """Fit one model per status from ``(status, evidence, correct)`` records.
+    """Fit one model per question from ``(question, evidence, correct)`` records.
 
-    Status ``family`` records carry the family vote's evidence and whether its family was
-    right; without any, no family model is fitted (the decision then names no family from
-    neighbours).
+    With *balance*, each model's positive and negative records get equal total weight: the
+    probabilities then do not depend on how many knowns and unknowns the challenge happened
+    to hold (a neutral prior). A question without records gets no model (``family``,
+    ``analogue``: the decision then names no family and flags no analogue).
     """
     models = {}
-    for status, names in FEATURES.items():
-        if status == "family" and not any(st == status for st, _, _ in records):
+    for question, names in FEATURES.items():
+        rows = [features(ev) for q, ev, _ in records if q == question]
+        ok = [c for q, _, c in records if q == question]
+        if not rows:
             continue
-        rows = [features(ev) for st, ev, _ in records if st == status]
-        ok = [c for st, _, c in records if st == status]
-        models[status] = LogisticModel.fit(names, rows, ok)
+        weights = None
+        if balance and 0 < sum(ok) < len(ok):
+            pos = sum(ok)
+            neg = len(ok) - pos
+            weights = [0.5 * len(ok) / (pos if c else neg) for c in ok]
+        models[question] = LogisticModel.fit(names, rows, ok, weights=weights)
     return Calibration(params, models, dict(meta or {}))

@@ -1,19 +1,22 @@
-"""The one decision: search hits + mixture fit + classifier -> status, substance, confidence.
+"""The one decision: shift-tolerant search + nuisance-first mixture fit + calibrated probabilities.
 
-Rules, in order (thresholds in :class:`~edge.identify.calibration.DecisionParams`):
+For one preprocessed spectrum:
 
-1. A failed quality gate: ``rejected`` with its reason code.
-2. A significant, well-fitting mixture of 2-3 library substances: ``mixture``; the substance
-   reported is the most severe component, the severity the highest of them.
-3. Best hit correlation at least ``identify_min_r``: ``identified``.
-4. Otherwise ``no_match``, naming the family the nearest library neighbours point to when its
-   calibrated probability (status ``family``) reaches ``family_min_conf``, or falls short of
-   it but both classifier heads (the family head, and the substance head summed per family,
-   with at least ``family_min_substance_mass``) agree with it; a family head at least
-   ``family_min_prob`` sure of another family vetoes it (no family rather than a wrong one).
-   The classifier never names a family alone.
+1. Search (:mod:`edge.identify.match`): every library entry's best correlation over small
+   axis shifts; ``hits`` are the best of them.
+2. Mixture model (:mod:`edge.identify.mixture`) on the query aligned with the top hit: the
+   top hit with its shift/width nuisance terms, then other entries only where they explain
+   what instrument variants of the top hit cannot.
+3. Probabilities (:mod:`edge.identify.calibration`): that the top hit is present
+   (``identified`` model) and that each mixture component is present (``component`` model);
+   for an unknown, the family its neighbours vote for (``family``) and whether it is a
+   controlled analogue (``analogue``).
+4. The verdict (:mod:`edge.identify.verdict`): status, substance, severity and a confidence
+   that never contradicts the status.
 
-The confidence comes from the status' calibration model, fitted on simulated challenge data.
+The classifier, when there is one, only takes part in the family of an unknown: its family
+head can veto the neighbours' family, and both heads agreeing can back a weak vote; it never
+names a family alone (on real data its family head alone is wrong more often than right).
 """
 
 from __future__ import annotations
@@ -26,12 +29,17 @@ import numpy.typing as npt
 
 from edge.identify.calibration import Calibration
 from edge.identify.family import substance_families, vote
+from edge.identify.match import best_matches, shift_vector, shifts_in_points
 from edge.identify.mixture import analyse_mixture
 from edge.identify.reference import PreparedLibrary
-from edge.identify.result import Hit, Identification, MixtureComponent
-from edge.library.categories import SEVERITY_ORDER
-
-SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+from edge.identify.result import (
+    Hit,
+    Identification,
+    MixtureComponent,
+    Nearest,
+    SuspectedFamily,
+)
+from edge.identify.verdict import Candidate, verdict
 
 
 @dataclass(frozen=True)
@@ -39,12 +47,17 @@ class Decision:
     """An identification with the evidence behind it (for evaluation and calibration)."""
 
     identification: Identification
+    #: Evidence about the top hit as a single substance (r1, gap, fit1, replace1, ...).
     evidence: dict[str, float] = field(default_factory=dict)
+    #: Library rows of the search hits, best first.
     rows: tuple[int, ...] = ()
-    #: Names of the best multi-component model, accepted or not (calibration re-decides).
-    multi: tuple[str, ...] = ()
+    #: Each mixture component's name and evidence (fit, share, drop, replace); empty when the
+    #: mixture model holds one component.
+    components: tuple[tuple[str, dict[str, float]], ...] = ()
     #: Search neighbours ``(name, family, score)``, best first (calibration of the family).
     neighbours: tuple[tuple[str, str, float], ...] = ()
+    #: Calibrated probabilities the verdict used: top hit, each component (by name).
+    probabilities: dict[str, float] = field(default_factory=dict)
 
 
 def family_name(prepared: PreparedLibrary, row: int) -> str:
@@ -67,10 +80,13 @@ def decide(
     """Decide on one preprocessed spectrum (*vector* zero outside *keep*)."""
     params = calibration.params
     lib = prepared.library
-    k = max(top_k, params.mixture.candidates)
+    k = max(top_k, params.mixture.candidates, params.family_neighbours, 2)
     vector, keep = prepared.reduce(vector, keep)
-    found = prepared.index.search(vector, k, keep)
-    rows = [int(i) for i in found.indices]
+    step = float(prepared.grid[1] - prepared.grid[0]) * prepared.stride
+    found = best_matches(
+        prepared.index, vector, keep, k, shifts_in_points(params.match, step)
+    )
+    rows = [int(i) for i in found.rows]
     scores = np.clip(found.scores, -1.0, 1.0)
     hits = tuple(
         Hit(lib.entries[r].name, round(max(float(s), 0.0), 4))
@@ -83,86 +99,107 @@ def decide(
     }
     if not rows:
         return Decision(Identification("no_match", None, 0.0, reason="empty_library", **common))
-    mix = analyse_mixture(prepared.index, vector, keep, found.indices, params.mixture)
+    aligned, aligned_keep = shift_vector(vector, keep, float(found.shifts[0]))
+    mix = analyse_mixture(prepared.index, aligned, aligned_keep, found.rows, params.mixture)
     r1 = float(scores[0])
     evidence: dict[str, float] = {
         "r1": r1,
         "gap": float(scores[0] - scores[1]) if len(scores) > 1 else r1,
+        "fit1": mix.single_fit,
+        "replace1": mix.single_replace,
         "fit": mix.fit,
-        "single_fit": mix.single_fit,
-        "min_share": min(mix.contributions) if mix.contributions else 1.0,
-        "n_components": float(len(mix.rows)),
-        "multi_fit": mix.multi_fit,
+        "shift": float(found.shifts[0]) * step,
     }
-    multi = tuple(lib.entries[r].name for r in mix.multi_rows)
+    p_single = calibration.probability("identified", evidence)
+    probabilities = {lib.entries[rows[0]].name: p_single}
+    single = Candidate(rows[0], p_single, lib.entries[rows[0]].severity)
+    components: list[tuple[str, dict[str, float]]] = []
+    candidates: list[Candidate] = []
+    if mix.is_mixture:
+        for c in mix.components:
+            ev = {"fit": mix.fit, "share": c.share, "drop": c.drop, "replace": c.replace}
+            p = calibration.probability("component", ev)
+            name = lib.entries[c.row].name
+            components.append((name, ev))
+            candidates.append(Candidate(c.row, p, lib.entries[c.row].severity, c.share))
+            probabilities[f"component:{name}"] = p
     neighbours = tuple(
         (lib.entries[r].name, family_name(prepared, r), float(s))
         for r, s in zip(rows, scores, strict=False)
     )
-    clf_probs = _classifier_probs(prediction)
-    if mix.is_mixture:
-        comps = tuple(
-            MixtureComponent(
-                lib.entries[r].name, round(c, 4), lib.entries[r].category, lib.entries[r].severity
-            )
-            for r, c in zip(mix.rows, mix.contributions, strict=True)
-        )
-        lead = max(
-            zip(mix.rows, mix.contributions, strict=True),
-            key=lambda rc: (SEVERITY_RANK[lib.entries[rc[0]].severity], rc[1]),
-        )[0]
-        evidence["clf_top"] = clf_probs.get(lib.entries[lead].name, 0.5) if clf_probs else 0.5
-        conf = calibration.confidence("mixture", evidence)
-        return Decision(
-            Identification(
-                "mixture",
-                lib.substance(lead),
-                round(conf, 4),
-                mixture=comps,
-                severity=lib.entries[lead].severity,
-                family=family_name(prepared, lead),
-                **common,
-            ),
-            evidence,
-            mix.rows,
-            multi,
-            neighbours,
-        )
-    evidence["clf_top"] = clf_probs.get(lib.entries[rows[0]].name, 0.5) if clf_probs else 0.5
-    if r1 >= params.identify_min_r:
-        conf = calibration.confidence("identified", evidence)
-        entry = lib.entries[rows[0]]
-        return Decision(
-            Identification(
-                "identified",
-                lib.substance(rows[0]),
-                round(conf, 4),
-                severity=entry.severity,
-                family=family_name(prepared, rows[0]),
-                **common,
-            ),
-            evidence,
-            (rows[0],),
-            multi,
-            neighbours,
-        )
-    fam = _family_for_unknown(prepared, neighbours, prediction, calibration, evidence)
-    conf = calibration.confidence("no_match", evidence)
+    analogue = _analogue(prepared, rows[0], evidence, calibration)
+    v = verdict(
+        single, tuple(candidates), analogue=analogue, alarm_min_share=params.alarm_min_share
+    )
+    conf = round(float(v.confidence), 4)
+    out = _identification(
+        prepared, v, conf, evidence, neighbours, prediction, calibration, analogue
+    )
     return Decision(
-        Identification("no_match", None, round(conf, 4), family=fam, **common),
+        Identification(**out, **common),
         evidence,
-        (),
-        multi,
+        tuple(rows),
+        tuple(components),
         neighbours,
+        probabilities,
     )
 
 
-def _classifier_probs(prediction: Any | None) -> dict[str, float]:
-    if prediction is None:
-        return {}
-    labels = list(getattr(prediction, "labels", ()))
-    probs = np.asarray(getattr(prediction, "substance_probs", ()), dtype=np.float64).ravel()
-    return {str(lab): float(p) for lab, p in zip(labels, probs, strict=False)}
+def _identification(
+    prepared: PreparedLibrary,
+    v: Any,
+    conf: float,
+    evidence: dict[str, float],
+    neighbours: tuple[tuple[str, str, float], ...],
+    prediction: Any | None,
+    calibration: Calibration,
+    analogue: bool,
+) -> dict[str, Any]:
+    """The fields of the :class:`Identification` for verdict *v* (without hits etc.)."""
+    lib = prepared.library
+    out: dict[str, Any] = {"status": v.status, "confidence": conf, "severity": v.severity}
+    if v.status in ("identified", "mixture"):
+        lead = v.named[0].row
+        out["substance"] = lib.substance(lead)
+        out["family"] = family_name(prepared, lead)
+        if v.status == "mixture":
+            out["mixture"] = tuple(
+                MixtureComponent(
+                    lib.entries[c.row].name,
+                    round(c.share, 4),
+                    lib.entries[c.row].category,
+                    lib.entries[c.row].severity,
+                    round(c.probability, 4),
+                )
+                for c in v.listed
+            )
+        return out
+    out["substance"] = None
+    top_row = v.nearest.row if v.nearest is not None else None
+    if top_row is None and analogue:
+        top_row = int(evidence["analogue_row"])
+    if top_row is not None:
+        e = lib.entries[top_row]
+        score = next((s for n, _, s in neighbours if n == e.name), 0.0)
+        out["nearest"] = Nearest(e.name, e.category, e.family, round(max(score, 0.0), 4))
+    fam = _family_for_unknown(prepared, neighbours, prediction, calibration, evidence)
+    if fam is not None and (analogue or v.status == "inconclusive"):
+        out["suspected_family"] = SuspectedFamily(fam, round(evidence["family_conf"], 4))
+        out["family"] = fam
+    return out
+
+
+def _analogue(
+    prepared: PreparedLibrary, top: int, evidence: dict[str, float], calibration: Calibration
+) -> bool:
+    """Whether an unknown looks like a controlled analogue: its nearest neighbour is controlled
+    (``alarm`` severity) and the calibrated analogue probability reaches the threshold."""
+    if prepared.library.entries[top].severity != "alarm" or not calibration.calibrated("analogue"):
+        return False
+    p = calibration.probability("analogue", evidence)
+    evidence["analogue_prob"] = p
+    evidence["analogue_row"] = float(top)
+    return p >= calibration.params.analogue_min_prob
 
 
 def _family_for_unknown(
@@ -185,7 +222,7 @@ def _family_for_unknown(
     if ballot.family is None:
         return None
     evidence.update(ballot.evidence())
-    conf = calibration.confidence("family", evidence)
+    conf = calibration.probability("family", evidence)
     evidence["family_conf"] = conf
     sure = conf >= params.family_min_conf
     fam_labels = [str(x) for x in getattr(prediction, "family_labels", ())]

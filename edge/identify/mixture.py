@@ -1,17 +1,28 @@
-"""Mixture analysis: non-negative least squares over candidate spectra, up to 3 components.
+"""Mixture analysis without phantoms: the top hit's instrument variants come first.
 
 Works on preprocessed vectors (unit norm, mean-centred over the query's ``keep`` mask), where a
 mixture's spectrum is, to first order, a non-negative sum of its components' spectra.
-Components are added greedily (forward selection with NNLS refits); each addition must pass
-three tests or the search stops:
 
-- an F-test on the residual sums of squares of the nested fits (``alpha``), counting
-  ``effective_points`` rather than grid points, because smoothing correlates neighbours;
-- every component keeps at least ``min_contribution`` of the explained signal;
-- the final fit must reach ``min_fit`` correlation with the query: an unknown substance that
-  NNLS can only roughly imitate with several library spectra is not reported as a mixture.
+Another instrument records a pure substance slightly shifted, broadened or with another
+baseline; what it leaves after the library spectrum is subtracted is structured, and a search
+for a second component would happily explain it with some other entry (a phantom: pure
+paracetamol read as paracetamol + fentanyl). So the fit first gives the top hit its own
+*nuisance terms*: the derivatives of its vector along the axis (a shift) and of that again (a
+change of width; the second derivative of a band is what broadening adds to it). They enter
+with free signs, and only what they cannot explain is left for other library entries.
 
-Contributions are spectral (share of the fitted signal), not concentrations.
+Components are then added greedily (forward selection, non-negative coefficients); each
+addition must pass an F-test on the residual sums of squares (``alpha``, counting
+``effective_points`` since smoothing correlates neighbours), keep every share at least
+``min_contribution`` and gain at least ``min_gain`` of fit correlation. When the top hit alone
+fits poorly (below ``low_fit``), the search also starts from the next best hits: a 50/50
+mixture's best single match can be a third substance that resembles the blend.
+
+Each accepted component carries its own evidence for the calibrated probability that it is
+present (:mod:`edge.identify.calibration`): its share, the fit lost without it (``drop``) and
+the fit lost when the best other candidate takes its place (``replace``).
+
+Shares are spectral (share of the fitted signal), not concentrations.
 """
 
 from __future__ import annotations
@@ -20,7 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import nnls
 from scipy.special import fdtrc
 
 from edge.identify.search import SearchIndex
@@ -37,28 +47,51 @@ class MixtureParams:
     candidates: int = 12
     alpha: float = 1e-4
     min_contribution: float = 0.1
-    min_fit: float = 0.95
-    min_gain: float = 0.02
+    min_gain: float = 0.01
     correlation_length: float = 3.0
+    #: The top hit's shift and width derivatives enter the fit before any other entry.
+    nuisance: bool = True
+    #: Below this single fit the search also starts from the next ``starts - 1`` hits.
+    low_fit: float = 0.93
+    starts: int = 3
+
+
+@dataclass(frozen=True)
+class Component:
+    """One accepted component: library row, spectral share and its own evidence."""
+
+    row: int
+    share: float
+    drop: float  # fit correlation lost when it is left out
+    replace: float  # fit correlation lost when the best other candidate takes its place
 
 
 @dataclass(frozen=True)
 class MixtureFit:
-    """Best fit found: library rows, their contributions (sum 1) and fit correlations."""
+    """Best model found: components (largest share first), fit correlations, F-test p."""
 
-    rows: tuple[int, ...]
-    contributions: tuple[float, ...]
+    components: tuple[Component, ...]
     fit: float
     single_fit: float
     p_value: float
-    #: The best multi-component model before the ``min_fit`` test (for calibration).
-    multi_rows: tuple[int, ...] = ()
-    multi_fit: float = 0.0
+    #: The top hit alone: fit lost when the best other candidate replaces it (a gap with
+    #: nuisance terms).
+    single_replace: float = 0.0
+
+    @property
+    def rows(self) -> tuple[int, ...]:
+        """Library rows of the components."""
+        return tuple(c.row for c in self.components)
+
+    @property
+    def contributions(self) -> tuple[float, ...]:
+        """Spectral shares of the components (sum 1)."""
+        return tuple(c.share for c in self.components)
 
     @property
     def is_mixture(self) -> bool:
         """True when more than one component was accepted."""
-        return len(self.rows) > 1
+        return len(self.components) > 1
 
 
 def _centred(block: F64, keep: BoolArray) -> F64:
@@ -68,9 +101,72 @@ def _centred(block: F64, keep: BoolArray) -> F64:
     return out
 
 
-def _fit(a: F64, q: F64) -> tuple[F64, float]:
-    coef, rnorm = nnls(a.T, q)
-    return coef, float(rnorm) ** 2
+def bounded_lstsq(gram: F64, rhs: F64, n_nonneg: int) -> F64:
+    """Least squares from normal equations with the first *n_nonneg* coefficients >= 0.
+
+    Active-set iteration for a handful of columns (the rest are free nuisance terms).
+    """
+    k = rhs.size
+    active = list(range(k))
+    coef = np.zeros(k)
+    for _ in range(2 * k + 2):
+        sub = np.ix_(active, active)
+        try:
+            sol = np.linalg.solve(gram[sub] + 1e-10 * np.eye(len(active)), rhs[active])
+        except np.linalg.LinAlgError:
+            sol = np.linalg.lstsq(gram[sub], rhs[active], rcond=None)[0]
+        neg = [(v, i) for v, i in zip(sol, active, strict=True) if i < n_nonneg and v < 0]
+        if not neg:
+            coef[:] = 0.0
+            coef[active] = sol
+            return coef
+        active.remove(min(neg)[1])
+        if not any(i < n_nonneg for i in active):
+            break
+    coef[:] = 0.0
+    return coef
+
+
+class _Model:
+    """Cached unit rows, nuisance terms and Gram products for one query."""
+
+    def __init__(self, index: SearchIndex, q: F64, keep: BoolArray, nuisance: bool) -> None:
+        self.index, self.q, self.keep, self.nuisance = index, q, keep, nuisance
+        self.unit: dict[int, F64] = {}
+        self.extra: dict[int, F64] = {}
+
+    def row(self, r: int) -> F64:
+        hit = self.unit.get(r)
+        if hit is None:
+            a = _centred(self.index.matrix[r].astype(np.float64), self.keep)
+            hit = self.unit[r] = a / max(float(np.linalg.norm(a)), 1e-12)
+        return hit
+
+    def nuisance_terms(self, r: int) -> F64:
+        hit = self.extra.get(r)
+        if hit is None:
+            base = np.where(self.keep, self.index.matrix[r].astype(np.float64), 0.0)
+            shift = np.gradient(base)
+            width = np.gradient(shift)
+            terms = _centred(np.stack([shift, width]), self.keep)
+            norms = np.maximum(np.linalg.norm(terms, axis=1, keepdims=True), 1e-12)
+            hit = self.extra[r] = terms / norms
+        return hit
+
+    def fit(self, rows: list[int]) -> tuple[F64, float]:
+        """Coefficients of *rows* (non-negative; nuisance of ``rows[0]`` free) and the RSS."""
+        cols = [self.row(r) for r in rows]
+        if self.nuisance and rows:
+            cols.extend(self.nuisance_terms(rows[0]))
+        a = np.stack(cols)
+        gram, rhs = a @ a.T, a @ self.q
+        coef = bounded_lstsq(gram, rhs, len(rows))
+        rss = float(self.q @ self.q - 2 * coef @ rhs + coef @ gram @ coef)
+        return coef[: len(rows)], max(rss, 0.0)
+
+
+def _corr(rss: float) -> float:
+    return float(np.sqrt(max(1.0 - rss, 0.0)))
 
 
 def analyse_mixture(
@@ -80,10 +176,10 @@ def analyse_mixture(
     hits: npt.ArrayLike | None = None,
     params: MixtureParams | None = None,
 ) -> MixtureFit:
-    """Greedy NNLS mixture search; returns the accepted components (1 when no mixture).
+    """Nuisance-first greedy mixture search; returns the accepted components (1: no mixture).
 
-    *query* is preprocessed (unit vector, zero outside *keep*); *hits* are the query's top rows
-    from :meth:`SearchIndex.search` (searched here when None).
+    *query* is preprocessed (unit vector, zero outside *keep*) and aligned with the top hit;
+    *hits* are the query's best rows (searched here when None).
     """
     p = params or MixtureParams()
     q = np.asarray(query, dtype=np.float64)
@@ -91,65 +187,83 @@ def analyse_mixture(
     q = _centred(q, mask)
     qn = float(np.linalg.norm(q))
     if qn == 0 or len(index) == 0:
-        return MixtureFit((), (), 0.0, 0.0, 1.0)
+        return MixtureFit((), 0.0, 0.0, 1.0)
     q /= qn
-    top = (
-        index.search(q, p.candidates, mask).indices
-        if hits is None
-        else np.asarray(hits, dtype=np.intp)[: p.candidates]
-    )
+    top = [
+        int(i)
+        for i in (
+            index.search(q, p.candidates, mask).indices
+            if hits is None
+            else np.asarray(hits, dtype=np.intp)[: p.candidates]
+        )
+    ]
+    model = _Model(index, q, mask, p.nuisance)
     n_eff = max(float(mask.sum()) / p.correlation_length, 8.0)
+    n_nuisance = 2 if p.nuisance else 0
 
-    unit_rows: dict[int, F64] = {}
-
-    def rows_matrix(rows: list[int]) -> F64:
-        missing = [r for r in rows if r not in unit_rows]
-        if missing:
-            a = _centred(index.matrix[missing].astype(np.float64), mask)
-            a /= np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-            unit_rows.update(zip(missing, a, strict=True))
-        return np.stack([unit_rows[r] for r in rows])
-
-    chosen = [int(top[0])]
-    coef, rss = _fit(rows_matrix(chosen), q)
-    single_rss = rss
-    p_value = 1.0
-    for size in range(2, p.max_components + 1):
-        residual = q - rows_matrix(chosen).T @ coef
-        pool = set(int(i) for i in top)
+    def pool_for(chosen: list[int], coef: F64) -> list[int]:
+        pool = set(top)
+        residual = q - np.stack([model.row(r) for r in chosen]).T @ coef
         if np.linalg.norm(residual) > 1e-9:
-            pool |= set(int(i) for i in index.candidates(residual, p.candidates, mask))
-        pool -= set(chosen)
-        best: tuple[float, list[int], F64] | None = None
-        for cand in sorted(pool):
-            rows = [*chosen, cand]
-            c, r = _fit(rows_matrix(rows), q)
-            if best is None or r < best[0]:
-                best = (r, rows, c)
-        if best is None:
-            break
-        new_rss, rows, c = best
-        dof = max(n_eff - size, 1.0)
-        f_stat = (rss - new_rss) / max(new_rss / dof, 1e-12)
-        pv = float(fdtrc(1.0, dof, max(f_stat, 0.0)))
-        shares = c / c.sum() if c.sum() > 0 else c
-        gain = np.sqrt(max(1 - new_rss, 0)) - np.sqrt(max(1 - rss, 0))
-        if pv > p.alpha or shares.min() < p.min_contribution or gain < p.min_gain:
-            break
-        chosen, coef, rss, p_value = rows, c, new_rss, pv
-    fit = float(np.sqrt(max(1.0 - rss, 0.0)))
-    single_fit = float(np.sqrt(max(1.0 - single_rss, 0.0)))
-    multi_rows, multi_fit = (tuple(chosen), fit) if len(chosen) > 1 else ((), 0.0)
-    if len(chosen) > 1 and fit < p.min_fit:
-        chosen, coef, fit, p_value = chosen[:1], np.ones(1), single_fit, 1.0
+            pool |= {int(i) for i in index.candidates(residual, p.candidates, mask)}
+        return sorted(pool - set(chosen))
+
+    def greedy(start: int) -> tuple[list[int], F64, float, float]:
+        chosen = [start]
+        coef, rss = model.fit(chosen)
+        p_value = 1.0
+        for size in range(2, p.max_components + 1):
+            best: tuple[float, list[int], F64] | None = None
+            for cand in pool_for(chosen, coef):
+                c, r = model.fit([*chosen, cand])
+                if best is None or r < best[0]:
+                    best = (r, [*chosen, cand], c)
+            if best is None:
+                break
+            new_rss, rows, c = best
+            dof = max(n_eff - size - n_nuisance, 1.0)
+            f_stat = (rss - new_rss) / max(new_rss / dof, 1e-12)
+            pv = float(fdtrc(1.0, dof, max(f_stat, 0.0)))
+            shares = c / c.sum() if c.sum() > 0 else c
+            gain = _corr(new_rss) - _corr(rss)
+            if pv > p.alpha or shares.min() < p.min_contribution or gain < p.min_gain:
+                break
+            chosen, coef, rss, p_value = rows, c, new_rss, pv
+        return chosen, coef, rss, p_value
+
+    if not top:
+        return MixtureFit((), 0.0, 0.0, 1.0)
+    chosen, coef, rss, p_value = greedy(top[0])
+    single_rss = model.fit(top[:1])[1]
+    if _corr(single_rss) < p.low_fit:
+        for start in top[1 : p.starts]:
+            alt = greedy(start)
+            if len(alt[0]) > 1 and alt[2] < rss - 1e-9:
+                chosen, coef, rss, p_value = alt
+    fit = _corr(rss)
+    others = [r for r in top if r not in chosen]
+
+    def without(j: int) -> float:
+        rest = [r for r in chosen if r != j]
+        return _corr(model.fit(rest)[1]) if rest else 0.0
+
+    def replaced(j: int) -> float:
+        best = 0.0
+        for alt in others:
+            rows = [alt if r == j else r for r in chosen]
+            best = max(best, _corr(model.fit(rows)[1]))
+        return best
+
     shares = coef / coef.sum() if coef.sum() > 0 else np.ones(len(chosen)) / len(chosen)
-    order = np.argsort(-shares)
-    return MixtureFit(
-        rows=tuple(int(chosen[i]) for i in order),
-        contributions=tuple(float(shares[i]) for i in order),
-        fit=fit,
-        single_fit=single_fit,
-        p_value=p_value,
-        multi_rows=multi_rows,
-        multi_fit=multi_fit,
+    comps = [
+        Component(r, float(s), fit - without(r), fit - replaced(r))
+        for r, s in zip(chosen, shares, strict=True)
+    ]
+    comps.sort(key=lambda c: -c.share)
+    single_fit = _corr(single_rss)
+    single_replace = (
+        comps[0].replace
+        if len(comps) == 1
+        else single_fit - max((_corr(model.fit([a])[1]) for a in top[1:]), default=0.0)
     )
+    return MixtureFit(tuple(comps), fit, single_fit, p_value, single_replace)

@@ -2,6 +2,31 @@
 
 This is the contract between identification (:mod:`edge.identify`) and publishing
 (:mod:`edge.publish`): the MQTT ``scan/result`` schema carries every field here.
+
+One verdict, derived from calibrated probability (:mod:`edge.identify.verdict`):
+
+``identified``
+    The calibrated probability that ``substance`` is present reaches
+    :data:`IDENTIFY_PROBABILITY`; ``confidence`` is that probability.
+``mixture``
+    At least two components each reach :data:`IDENTIFY_PROBABILITY`; ``substance`` is the
+    major one (largest spectral share), ``mixture`` lists every component with its own
+    probability, ``confidence`` is the smallest probability of the confirmed ones.
+``inconclusive``
+    The evidence points to a substance (``nearest``: "closest: X, confirm in the
+    laboratory") with a probability of at least :data:`INCONCLUSIVE_PROBABILITY` but below
+    :data:`IDENTIFY_PROBABILITY`; ``confidence`` is that probability, ``substance`` is None.
+``no_match``
+    No substance reaches :data:`INCONCLUSIVE_PROBABILITY`; ``confidence`` is the probability
+    that none of the candidates is present. When a controlled substance is the nearest
+    neighbour above a calibrated similarity, ``nearest`` names it, ``suspected_family`` gives
+    the family with its probability, and the severity is ``warn`` (a suspected analogue).
+``rejected``
+    A quality gate failed; ``reason`` says which.
+
+So status and confidence never contradict: ``identified`` and ``mixture`` always carry at
+least :data:`IDENTIFY_PROBABILITY`, ``inconclusive`` lies between the two levels, and
+``no_match`` says how sure it is that nothing in the library is there.
 """
 
 from __future__ import annotations
@@ -9,8 +34,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-Status = Literal["identified", "mixture", "no_match", "rejected"]
+Status = Literal["identified", "mixture", "inconclusive", "no_match", "rejected"]
 Severity = Literal["alarm", "warn", "info"]
+
+#: ``identified`` (and every confirmed mixture component) needs at least this calibrated
+#: probability that the named substance is present.
+IDENTIFY_PROBABILITY = 0.9
+#: Below :data:`IDENTIFY_PROBABILITY` but at least this: ``inconclusive`` (confirm in the lab).
+INCONCLUSIVE_PROBABILITY = 0.5
 
 
 @dataclass(frozen=True)
@@ -34,15 +65,36 @@ class Hit:
 
 @dataclass(frozen=True)
 class MixtureComponent:
-    """One component of a mixture and its share of the explained spectral signal (0..1).
+    """One component of a mixture: its *spectral share* and its own probability.
 
-    ``contribution`` is a spectral contribution, not a concentration.
+    ``contribution`` is the component's share of the explained spectral signal (0..1), not a
+    concentration or a purity: show it as "spectral share", never as a bare percentage.
+    ``probability`` is the calibrated probability that this component is present.
     """
 
     name: str
     contribution: float
     category: str | None = None
     severity: Severity | None = None
+    probability: float | None = None
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """The closest library substance to an answer that names none (inconclusive, no_match)."""
+
+    name: str
+    category: str
+    family: str | None
+    score: float
+
+
+@dataclass(frozen=True)
+class SuspectedFamily:
+    """The family an unknown most probably belongs to, with its calibrated probability."""
+
+    name: str
+    probability: float
 
 
 @dataclass(frozen=True)
@@ -59,6 +111,8 @@ class Identification:
     severity: Severity = "info"
     quality: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    nearest: Nearest | None = None
+    suspected_family: SuspectedFamily | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (lists, not tuples)."""
@@ -71,4 +125,23 @@ class Identification:
         d["mixture"] = [dict(vars(m)) for m in self.mixture]
         d["quality"] = dict(self.quality)
         d["versions"] = dict(self.versions)
+        d["nearest"] = None if self.nearest is None else dict(vars(self.nearest))
+        d["suspected_family"] = (
+            None if self.suspected_family is None else dict(vars(self.suspected_family))
+        )
         return d
+
+
+def spectral_shares(mixture: tuple[MixtureComponent, ...] | list[dict[str, Any]]) -> str:
+    """Mixture components as the officer should read them: names with spectral shares.
+
+    ``"Cocaine HCl (spectral share 0.63, p 0.99) + Lactose (spectral share 0.37, p 0.97)"``:
+    a share of the explained signal, never a bare percentage that reads as purity.
+    """
+    parts = []
+    for m in mixture:
+        d = m if isinstance(m, dict) else vars(m)
+        prob = d.get("probability")
+        p = f", p {float(prob):.2f}" if prob is not None else ""
+        parts.append(f"{d['name']} (spectral share {float(d['contribution']):.2f}{p})")
+    return " + ".join(parts)

@@ -7,14 +7,17 @@ its neighbours do not: a band is wider than the axis step and lifts its neighbou
 
 - A run of at most ``max_width`` points whose outside neighbours rise less than a fifth as far
   is a *repairable* spike, replaced by a straight line between the good points on either side
-  (at an end of the spectrum, by the nearest good point). On a coarse axis (step above
-  ``fine_step`` cm-1), where a narrow band may span one point, the run must also stand out
-  by twice the height of the whole rest of the spectrum.
-- A run that stands out by more than the height of the rest of the spectrum (twice, on a
-  coarse axis) and ``extreme`` times the threshold above the noise, but is not a repairable
-  spike (too wide, or its neighbours rise with it), cannot be told from a band and cannot be
-  repaired: the quality gate answers ``spike`` (:mod:`edge.preprocess.quality`) rather than
-  let it become a confident wrong answer.
+  (at an end of the spectrum, by the nearest good point). Only a single point on a fine axis
+  (step at most ``fine_step`` cm-1, where every band spans several points) is taken on shape
+  alone; a two-point run must also stand out by more than the height of the whole rest of
+  the spectrum, and on a coarse axis (where a band may span a point or two, or the data were
+  interpolated from such an axis) by twice that height.
+- More than ``max_spikes`` spikes cannot be repaired (a glitching detector: the repairs
+  would rewrite the spectrum): the quality gate answers ``spike``
+  (:mod:`edge.preprocess.quality`) rather than let them become a confident wrong answer.
+  A wider artefact is indistinguishable from a band by its shape (real spectra hold single
+  bands many times taller than the rest), so it is left to the identification, whose
+  calibrated probabilities fall when the spectrum matches nothing well.
 """
 
 from __future__ import annotations
@@ -81,8 +84,8 @@ def find_spikes(
     window: int = 9,
     threshold: float = 10.0,
     max_width: int = 2,
-    extreme: float = 5.0,
-    fine_step: float = 4.0,
+    max_spikes: int = 8,
+    fine_step: float = 2.5,
 ) -> SpikeReport:
     """Spikes in *values* (one spectrum on its native axis, in axis order, *step* cm-1 apart).
 
@@ -111,19 +114,15 @@ def find_spikes(
             if start < 0 or stop > n or not _alone(resid, start, stop):
                 continue
             peak = float(np.max(np.abs(resid[start:stop])))
-            if tower == 1.0 or peak > tower * _height_without(y, start, stop):
+            if (tower == 1.0 and stop - start == 1) or peak > tower * _height_without(
+                y, start, stop
+            ):
                 repairable.append((start, stop))
                 taken[max(start - 1, 0) : stop + 1] = True
             break
-    unrepairable: list[tuple[int, int]] = []
-    for start, stop in _runs(flags & ~taken):
-        if stop - start > 2 * max_width:
-            continue  # wider than any spike: a band
-        peak = float(np.max(np.abs(resid[start:stop])))
-        towering = peak > tower * _height_without(y, start, stop)
-        if towering and peak > extreme * threshold * sigma:
-            unrepairable.append((start, stop))
-    return SpikeReport(tuple(sorted(repairable)), tuple(unrepairable))
+    if len(repairable) > max_spikes:
+        return SpikeReport((), tuple(sorted(repairable)))
+    return SpikeReport(tuple(sorted(repairable)))
 
 
 def repair_spikes(values: npt.ArrayLike, report: SpikeReport) -> FloatArray:

@@ -58,14 +58,26 @@ def test_two_point_spike_and_negative_spike() -> None:
     assert np.allclose(repair_spikes(y, rep)[[500, 501, 900]], clean[[500, 501, 900]], atol=0.05)
 
 
-def test_wide_towering_artefact_cannot_be_repaired() -> None:
+def test_a_glitching_detector_cannot_be_repaired() -> None:
     x = np.arange(650.0, 4000.0, 2.0)
     y = bands(x)
-    y[700:703] += np.array([2.0, 3.0, 2.5])  # three points up together: not a lone spike
+    for i in range(100, 1600, 100):  # fifteen spikes: more than any repair should rewrite
+        y[i] += 1.0
     rep = find_spikes(y, step=2.0)
-    assert rep.unrepairable and not rep.repairable
+    assert len(rep.unrepairable) == 15 and not rep.repairable
     assert SPIKE in check_quality(x, y).reasons
     assert SPIKE not in check_quality(x, bands(x)).reasons
+
+
+def test_library_spectra_have_no_spikes() -> None:
+    """Strong narrow bands of real (ENFSI-like, coarse) spectra and single-band spectra are
+    bands, not spikes: nothing in the shipped library is flagged."""
+    from edge.library import load_library
+
+    lib = load_library()
+    for i, e in enumerate(lib.entries):
+        rep = find_spikes(np.asarray(lib.spectra[i], dtype=float), step=4.0)
+        assert rep.repairable == () and rep.unrepairable == (), e.name
 
 
 def test_preprocessing_removes_the_spike_before_resampling() -> None:

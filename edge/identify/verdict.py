@@ -1,0 +1,94 @@
+"""The verdict: status, named substance, severity and confidence from calibrated probabilities.
+
+Pure rules over what :mod:`edge.identify.decision` measured (no spectra here):
+
+1. ``mixture`` when at least two components of the accepted mixture model each reach
+   :data:`~edge.identify.result.IDENTIFY_PROBABILITY`: ``substance`` is the major confirmed
+   component (largest spectral share), every component is listed with its own probability,
+   ``confidence`` is the smallest probability among the confirmed ones. A confirmed
+   component raises its severity only with at least ``alarm_min_share`` of the signal; an
+   unconfirmed component of ``alarm`` severity makes the result ``warn`` at most.
+2. ``identified`` when the best single match (or the one confirmed component of a mixture
+   model) reaches :data:`~edge.identify.result.IDENTIFY_PROBABILITY`; its severity.
+3. ``inconclusive`` when the most probable candidate reaches
+   :data:`~edge.identify.result.INCONCLUSIVE_PROBABILITY`: ``nearest`` names it ("closest:
+   X, confirm in the laboratory"), severity ``warn`` when X is controlled (``alarm`` or
+   ``warn`` severity), else ``info``.
+4. ``no_match`` otherwise, ``confidence`` = 1 - the best candidate's probability; a suspected
+   analogue (a controlled nearest neighbour with a calibrated analogue probability) makes it
+   ``warn`` with ``nearest`` and ``suspected_family``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge.identify.result import (
+    IDENTIFY_PROBABILITY,
+    INCONCLUSIVE_PROBABILITY,
+    Severity,
+    Status,
+)
+from edge.library.categories import SEVERITY_ORDER
+
+RANK = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A library entry the evidence points to, with the probability that it is present."""
+
+    row: int
+    probability: float
+    severity: Severity
+    share: float = 1.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of :func:`verdict`."""
+
+    status: Status
+    confidence: float
+    severity: Severity
+    named: tuple[Candidate, ...] = ()  # identified: one; mixture: the confirmed, major first
+    listed: tuple[Candidate, ...] = ()  # mixture: every component, major first
+    nearest: Candidate | None = None  # inconclusive: the closest candidate
+
+
+def verdict(
+    single: Candidate,
+    components: tuple[Candidate, ...] = (),
+    *,
+    analogue: bool = False,
+    alarm_min_share: float = 0.15,
+    identify_at: float = IDENTIFY_PROBABILITY,
+    inconclusive_at: float = INCONCLUSIVE_PROBABILITY,
+) -> Verdict:
+    """Decide from the best single match and the accepted mixture model's components."""
+    comps = tuple(sorted(components, key=lambda c: -c.share))
+    confirmed = tuple(c for c in comps if c.probability >= identify_at)
+    if len(comps) > 1 and len(confirmed) >= 2:
+        severity: Severity = "info"
+        for c in comps:
+            if c in confirmed and (c.severity != "alarm" or c.share >= alarm_min_share):
+                sev = c.severity
+            elif c.severity == "info":
+                sev = "info"
+            else:
+                sev = "warn"  # an unconfirmed (or too small) threat: look closer
+            if RANK[sev] > RANK[severity]:
+                severity = sev
+        conf = min(c.probability for c in confirmed)
+        return Verdict("mixture", conf, severity, confirmed, comps)
+    best = single
+    if len(confirmed) == 1 and confirmed[0].probability > best.probability:
+        best = Candidate(confirmed[0].row, confirmed[0].probability, confirmed[0].severity)
+    if best.probability >= identify_at:
+        return Verdict("identified", best.probability, best.severity, (best,))
+    pool = [single, *comps]
+    top = max(pool, key=lambda c: c.probability)
+    if top.probability >= inconclusive_at:
+        sev: Severity = "warn" if top.severity in ("alarm", "warn") or analogue else "info"
+        return Verdict("inconclusive", top.probability, sev, nearest=top)
+    return Verdict("no_match", 1.0 - top.probability, "warn" if analogue else "info")
