@@ -1,26 +1,34 @@
 """Run identification over a challenge set: per-query outcomes, metrics and calibration fits.
 
-:func:`calibrate_library` fits the decision threshold and the confidence models for a library
-using only that library (an inner split holds some of its compounds out as pseudo-unknowns),
-so an outer evaluation never sees its own unknowns while calibrating.
+:func:`calibrate_library` fits the calibrated probabilities for a library using only that
+library: its spectra re-measured under the field perturbation model
+(:data:`edge.evaluate.challenge.FIELD`, ranges checked against real cross-laboratory pairs),
+an inner split holding some compounds out as pseudo-unknowns, and, where the library holds
+one material from several sources, those real cross-source spectra leave-one-source-out
+(:mod:`edge.evaluate.sources`). An outer evaluation never sees its own unknowns while
+calibrating.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from edge.evaluate.challenge import Query, Split, build_challenge, split_library
+from edge.evaluate.challenge import FIELD, Query, Split, build_challenge, split_library
 from edge.identify.calibration import Calibration, DecisionParams, fit_calibration
 from edge.identify.decision import Decision
 from edge.identify.family import vote, without
 from edge.identify.identifier import Identifier
+from edge.identify.result import IDENTIFY_PROBABILITY
 from edge.library import Library
+
+#: Statuses that name a substance.
+NAMING = ("identified", "mixture")
 
 
 @dataclass(frozen=True)
@@ -29,29 +37,48 @@ class Outcome:
 
     query: Query
     status: str
-    names: tuple[str, ...]  # identified substance or mixture components
+    names: tuple[str, ...]  # identified substance or confirmed mixture components
     hits: tuple[str, ...]
     family: str | None
     confidence: float
     correct: bool
     evidence: dict[str, float] = field(default_factory=dict)
-    multi: tuple[str, ...] = ()  # best multi-component model, accepted or not
+    components: tuple[tuple[str, dict[str, float]], ...] = ()
     neighbours: tuple[tuple[str, str, float], ...] = ()  # (name, family, score), best first
+    severity: str = "info"
+    nearest: str | None = None
+    suspected_family: str | None = None
+    listed: tuple[str, ...] = ()  # every mixture component listed, confirmed or not
+    twins: tuple[str, ...] = ()  # the top hit's spectral twins
+
+
+def present(q: Query) -> set[str]:
+    """Names whose presence is true for *q* (truth plus accepted equivalents)."""
+    return set() if q.kind == "unknown" else {*q.truth, *q.accept}
 
 
 def score(q: Query, d: Decision) -> Outcome:
-    """Compare one decision with the query's ground truth."""
+    """Compare one decision with the query's ground truth.
+
+    single: right when ``identified`` with the truth (or an accepted equivalent); unknown:
+    right when no substance is named (``no_match`` or ``inconclusive``); mixture: right when
+    ``mixture`` names every true component.
+    """
     r = d.identification
+    listed = tuple(m.name for m in r.mixture)
     if r.status == "mixture":
-        names = tuple(m.name for m in r.mixture)
-    elif r.substance is not None:
+        names = tuple(
+            m.name for m in r.mixture if (m.probability or 0.0) >= IDENTIFY_PROBABILITY
+        )
+    elif r.status == "identified" and r.substance is not None:
         names = (r.substance.name,)
     else:
         names = ()
+    ok = present(q)
     if q.kind == "single":
-        correct = r.status == "identified" and names == q.truth
+        correct = r.status == "identified" and bool(names) and names[0] in ok
     elif q.kind == "unknown":
-        correct = r.status == "no_match"
+        correct = r.status in ("no_match", "inconclusive")
     else:
         correct = r.status == "mixture" and set(q.truth) <= set(names)
     return Outcome(
@@ -63,8 +90,13 @@ def score(q: Query, d: Decision) -> Outcome:
         r.confidence,
         correct,
         dict(d.evidence),
-        d.multi,
+        d.components,
         d.neighbours,
+        r.severity,
+        r.nearest.name if r.nearest is not None else None,
+        r.suspected_family.name if r.suspected_family is not None else None,
+        listed,
+        d.twins,
     )
 
 
@@ -74,28 +106,46 @@ class Analyser(Protocol):
     def analyse(self, wavenumbers: npt.ArrayLike, absorbance: npt.ArrayLike) -> Decision: ...
 
 
-def run(identifier: Analyser, queries: Sequence[Query]) -> list[Outcome]:
-    """Identify every query with *identifier*."""
-    return [score(q, identifier.analyse(q.wavenumbers, q.absorbance)) for q in queries]
+def run(
+    identifier: Analyser,
+    queries: Sequence[Query],
+    progress: Callable[[int], None] | None = None,
+) -> list[Outcome]:
+    """Identify every query with *identifier* (*progress* is called with 1 per query)."""
+    out = []
+    for q in queries:
+        out.append(score(q, identifier.analyse(q.wavenumbers, q.absorbance)))
+        if progress is not None:
+            progress(1)
+    return out
+
+
+def _frac(xs: Sequence[bool] | Sequence[float]) -> float | None:
+    return round(float(np.mean(xs)), 4) if len(xs) else None
 
 
 def metrics(
-    outcomes: Sequence[Outcome], known_families: Collection[str] | None = None
+    outcomes: Sequence[Outcome],
+    known_families: Collection[str] | None = None,
+    controlled: Callable[[Query], bool] | None = None,
 ) -> dict[str, Any]:
-    """Top-1/top-3, unknown rejection and family, mixture recall, statuses per kind.
+    """Every figure of issue 10 for one set of outcomes.
 
-    With *known_families* (the families present in the searched library) also the ceiling
-    of family naming: the share of unknowns whose family the library has at all.
+    *controlled* tells whether a query's truth is a controlled (alarm-severity) substance
+    (default: the query's family is a narcotic family, i.e. not a category name).
     """
+    is_ctrl = controlled or _narcotic_family
     singles = [o for o in outcomes if o.query.kind == "single"]
     unknowns = [o for o in outcomes if o.query.kind == "unknown"]
     mix2 = [o for o in outcomes if o.query.kind == "mixture" and len(o.query.truth) == 2]
     mix3 = [o for o in outcomes if o.query.kind == "mixture" and len(o.query.truth) == 3]
+    benign_singles = [o for o in singles if not is_ctrl(o.query)]
+    analogues = [o for o in unknowns if is_ctrl(o.query)]
+    benign_unknowns = [o for o in unknowns if not is_ctrl(o.query)]
+    named_fam = [o for o in analogues if o.suspected_family is not None]
 
-    voted = [o for o in unknowns if o.status == "no_match" and "family_conf" in o.evidence]
-
-    def frac(xs: Sequence[bool] | Sequence[float]) -> float | None:
-        return round(float(np.mean(xs)), 4) if len(xs) else None
+    def hit1(o: Outcome) -> bool:
+        return bool(o.hits) and o.hits[0] in present(o.query)
 
     def recall(o: Outcome) -> float:
         return (
@@ -104,39 +154,66 @@ def metrics(
             else 0.0
         )
 
+    false_alarms = [o for o in benign_singles + benign_unknowns if o.severity == "alarm"]
     return {
         "n_queries": len(outcomes),
-        "top1": frac([o.correct for o in singles]),
-        "top1_hit": frac([bool(o.hits) and o.hits[0] == o.query.truth[0] for o in singles]),
-        "top3": frac([o.query.truth[0] in o.hits[:3] for o in singles]),
-        "unknown_rejection": frac([o.status == "no_match" for o in unknowns]),
-        "unknown_family_named": frac(
-            [o.status == "no_match" and o.family is not None for o in unknowns]
+        # single (known) substances
+        "top1": _frac([o.correct for o in singles]),
+        "top1_hit": _frac([hit1(o) for o in singles]),
+        "top3": _frac([bool(present(o.query) & set(o.hits[:3])) for o in singles]),
+        "identified_wrong": _frac(
+            [o.status in NAMING and not set(o.names) <= present(o.query) for o in singles]
         ),
-        "unknown_family_accuracy": frac(
-            [o.status == "no_match" and o.family == o.query.family for o in unknowns]
+        "inconclusive_right": _frac(
+            [o.status == "inconclusive" and o.nearest in present(o.query) for o in singles]
         ),
-        "unknown_family_wrong": frac(
-            [
-                o.status == "no_match" and o.family is not None and o.family != o.query.family
-                for o in unknowns
-            ]
+        "single_no_match": _frac([o.status == "no_match" for o in singles]),
+        # false alarms on pure non-controlled substances (known or not)
+        "false_alarms": len(false_alarms),
+        "false_alarms_conf90": sum(o.confidence >= 0.9 for o in false_alarms),
+        "false_alarm_rate": _frac(
+            [o.severity == "alarm" for o in benign_singles + benign_unknowns]
         ),
-        # Calibration in the large of the family confidence: its mean against how often the
-        # neighbours' candidate family (named or not) is right, over no_match unknowns.
-        "unknown_family_mean_conf": frac([o.evidence["family_conf"] for o in voted]),
-        "unknown_family_vote_accuracy": frac([_vote_family(o) == o.query.family for o in voted]),
+        # unknowns (held-out compounds)
+        "unknown_not_named": _frac([o.status not in NAMING for o in unknowns]),
+        "unknown_rejection": _frac([o.status == "no_match" for o in unknowns]),
+        "unknown_inconclusive": _frac([o.status == "inconclusive" for o in unknowns]),
+        "analogue_flagged": _frac([o.severity == "warn" for o in analogues]),
+        "analogue_family_named": _frac([o.suspected_family is not None for o in analogues]),
+        "analogue_family_right_when_named": _frac(
+            [o.suspected_family == o.query.family for o in named_fam]
+        ),
+        "analogue_family_right": _frac([o.suspected_family == o.query.family for o in analogues]),
+        "analogue_nearest_family_right": _frac(
+            [bool(o.neighbours) and o.neighbours[0][1] == o.query.family for o in analogues]
+        ),
+        "benign_unknown_flagged": _frac(
+            [o.severity != "info" or o.suspected_family is not None for o in benign_unknowns]
+        ),
         "unknown_family_ceiling": (
-            frac([o.query.family in known_families for o in unknowns])
+            _frac([o.query.family in known_families for o in analogues])
             if known_families is not None
             else None
         ),
-        "mixture2_both_found": frac([o.correct for o in mix2]),
-        "mixture3_all_found": frac([o.correct for o in mix3]),
-        "mixture3_component_recall": frac([recall(o) for o in mix3]),
+        # mixtures
+        "mixture2_both_found": _frac([o.correct for o in mix2]),
+        "mixture2_no_match": _frac([o.status == "no_match" for o in mix2]),
+        "mixture2_drug_named": _frac([o.query.truth[0] in o.names for o in mix2]),
+        "mixture2_drug_missed": _frac(
+            [
+                o.query.truth[0] not in o.names
+                and o.nearest != o.query.truth[0]
+                and o.query.truth[0] not in o.listed
+                for o in mix2
+            ]
+        ),
+        "mixture3_all_found": _frac([o.correct for o in mix3]),
+        "mixture3_component_recall": _frac([recall(o) for o in mix3]),
         "counts": {
             "single": len(singles),
             "unknown": len(unknowns),
+            "analogue": len(analogues),
+            "benign_unknown": len(benign_unknowns),
             "mixture2": len(mix2),
             "mixture3": len(mix3),
         },
@@ -147,73 +224,59 @@ def metrics(
     }
 
 
-def _vote_family(o: Outcome, k: int | None = None) -> str | None:
-    """The neighbours' candidate family of an outcome (as the decision computed it)."""
-    k = DecisionParams().family_neighbours if k is None else k
-    return vote([f for _, f, _ in o.neighbours], [s for _, _, s in o.neighbours], k).family
+#: Metrics and the count each is a rate over (for pooling seeds).
+WEIGHTS = {
+    "top1": "single",
+    "top1_hit": "single",
+    "top3": "single",
+    "identified_wrong": "single",
+    "inconclusive_right": "single",
+    "single_no_match": "single",
+    "false_alarm_rate": "single",
+    "unknown_not_named": "unknown",
+    "unknown_rejection": "unknown",
+    "unknown_inconclusive": "unknown",
+    "analogue_flagged": "analogue",
+    "analogue_family_named": "analogue",
+    "analogue_family_right_when_named": "analogue",
+    "analogue_family_right": "analogue",
+    "analogue_nearest_family_right": "analogue",
+    "benign_unknown_flagged": "benign_unknown",
+    "unknown_family_ceiling": "analogue",
+    "mixture2_both_found": "mixture2",
+    "mixture2_no_match": "mixture2",
+    "mixture2_drug_named": "mixture2",
+    "mixture2_drug_missed": "mixture2",
+    "mixture3_all_found": "mixture3",
+    "mixture3_component_recall": "mixture3",
+}
 
 
-def fit_identify_threshold(
-    outcomes: Sequence[Outcome], grid: Sequence[float] | None = None
-) -> float:
-    """The ``identify_min_r`` that best separates known singles from unknowns.
+def _narcotic_family(q: Query) -> bool:
+    from edge.library.categories import NarcoticFamily
 
-    Objective: singles identified correctly plus unknowns rejected (equal weight, as rates);
-    ties resolve to the middle of the best plateau.
-    """
-    return fit_thresholds(outcomes, DecisionParams(), r_grid=grid, fit_grid=())[0]
-
-
-def fit_thresholds(
-    outcomes: Sequence[Outcome],
-    params: DecisionParams,
-    r_grid: Sequence[float] | None = None,
-    fit_grid: Sequence[float] | None = None,
-) -> tuple[float, float]:
-    """Jointly fit ``identify_min_r`` and the mixture ``min_fit`` on simulated outcomes.
-
-    Objective: rate of singles identified correctly + rate of unknowns answered no_match +
-    rate of two-component mixtures with both parts named (each kind weighted equally); ties
-    resolve to the middle of the best plateau (in grid order). An empty *fit_grid* keeps
-    ``params.mixture.min_fit``.
-    """
-    r_cand = list(r_grid or np.round(np.arange(0.70, 0.991, 0.005), 3))
-    f_cand = (
-        list(fit_grid) if fit_grid is not None else list(np.round(np.arange(0.90, 0.991, 0.005), 3))
-    )
-    if not f_cand:
-        f_cand = [params.mixture.min_fit]
-    kinds = {k: [o for o in outcomes if _kind(o) == k] for k in ("single", "unknown", "mixture2")}
-    if not kinds["single"] or not kinds["unknown"]:
-        return params.identify_min_r, params.mixture.min_fit
-    scored: list[tuple[float, float, float]] = []
-    for f in f_cand:
-        for t in r_cand:
-            p = replace(
-                params, identify_min_r=float(t), mixture=replace(params.mixture, min_fit=float(f))
-            )
-            total = 0.0
-            for group in kinds.values():
-                if group:
-                    total += float(np.mean([_redecide(o, p).correct for o in group]))
-            scored.append((total, float(t), float(f)))
-    best = max(v for v, _, _ in scored)
-    plateau = [(t, f) for v, t, f in scored if v >= best - 1e-9]
-    return plateau[len(plateau) // 2]
-
-
-def _kind(o: Outcome) -> str:
-    if o.query.kind == "mixture":
-        return "mixture2" if len(o.query.truth) == 2 else "mixture3"
-    return o.query.kind
+    return q.family in {f.value for f in NarcoticFamily}
 
 
 def calibration_records(
-    outcomes: Sequence[Outcome], family_neighbours: int | None = None
+    outcomes: Sequence[Outcome], params: DecisionParams | None = None
 ) -> list[tuple[str, dict[str, float], bool]]:
-    """``(status, evidence, correct)`` for every non-rejected outcome, plus family records."""
-    records = [(o.status, o.evidence, o.correct) for o in outcomes if o.status != "rejected"]
-    return records + family_records(outcomes, family_neighbours)
+    """``(question, evidence, label)`` records for :func:`fit_calibration`.
+
+    ``identified``: was the top hit present; ``component``: was each mixture component
+    present; ``family`` and ``analogue``: see :func:`family_records`, :func:`analogue_records`.
+    """
+    p = params or DecisionParams()
+    records: list[tuple[str, dict[str, float], bool]] = []
+    for o in outcomes:
+        if o.status == "rejected" or not o.hits:
+            continue
+        ok = present(o.query)
+        top_ok = o.hits[0] in ok or bool(ok & set(o.twins))
+        records.append(("identified", o.evidence, top_ok))
+        for name, ev in o.components:
+            records.append(("component", ev, name in ok))
+    return records + family_records(outcomes, p.family_neighbours) + analogue_records(outcomes)
 
 
 def family_records(
@@ -240,71 +303,86 @@ def family_records(
     return records
 
 
+def analogue_records(
+    outcomes: Sequence[Outcome], controlled_families: Collection[str] | None = None
+) -> list[tuple[str, dict[str, float], bool]]:
+    """``("analogue", {r1, gap}, query is controlled)`` whenever the nearest library
+    neighbour of an unknown is controlled; known singles serve leave-one-out."""
+    from edge.library.categories import NarcoticFamily
+
+    ctrl = set(controlled_families or {f.value for f in NarcoticFamily})
+    records: list[tuple[str, dict[str, float], bool]] = []
+    for o in outcomes:
+        if o.query.kind not in ("unknown", "single") or not o.neighbours:
+            continue
+        nb = [(n, f, s) for n, f, s in o.neighbours if not (o.query.kind == "single" and n in present(o.query))]
+        if len(nb) < 2 or nb[0][1] not in ctrl:
+            continue
+        ev = {"r1": nb[0][2], "gap": nb[0][2] - nb[1][2]}
+        records.append(("analogue", ev, o.query.family in ctrl))
+    return records
+
+
 def calibrate_library(
     library: Library,
     *,
-    classifier: Any | None = None,
-    holdout: float = 0.1,
+    holdout: float = 0.15,
     seed: int = 0,
-    rounds: int = 2,
+    rounds: int = 3,
     base: DecisionParams | None = None,
+    max_queries: int = 1500,
+    progress: Callable[[int], None] | None = None,
     **challenge_options: Any,
 ) -> Calibration:
-    """Fit threshold and confidence models for *library* from its own simulated challenges.
+    """Fit the calibrated probabilities for *library* from its own simulated challenges.
 
-    Each round holds a different tenth of *library* out as pseudo-unknowns.
+    Each round holds a different part of *library* out as pseudo-unknowns and re-measures
+    the rest under the field perturbation model (override with ``perturbation=``); large
+    libraries are sampled so that a round stays under *max_queries* queries. Where the
+    library holds one material from several sources, leave-one-source-out records from those
+    real spectra are added (:mod:`edge.evaluate.sources`).
     """
+    from edge.evaluate.sources import cross_source_queries
+
     params = base or DecisionParams()
+    opts = dict(challenge_options)
+    opts.setdefault("perturbation", FIELD)
+    per = max(1, min(4, max_queries // max(len(library), 1)))
+    opts.setdefault("singles_per_compound", per)
+    opts.setdefault("unknowns_per_compound", per)
+    opts.setdefault("mixtures2", min(150, max_queries // 4))
+    opts.setdefault("mixtures3", min(40, max_queries // 12))
     outcomes: list[Outcome] = []
+    full = Identifier(library, None, calibration=Calibration(params))
     for k in range(rounds):
         split = split_library(library, holdout, seed + 7919 * (k + 1))
-        inner = library.subset(split.known)
-        ident = Identifier(inner, None, calibration=Calibration(params))
-        queries = build_challenge(library, split, seed=seed + 104729 * (k + 1), **challenge_options)
-        outcomes += run(ident, queries)
-    threshold, min_fit = fit_thresholds(outcomes, params)
-    params = replace(
-        params, identify_min_r=threshold, mixture=replace(params.mixture, min_fit=min_fit)
-    )
-    # Re-score with the fitted threshold, then fit the confidence models on those decisions.
-    rescored = [_redecide(o, params) for o in outcomes]
+        queries = build_challenge(library, split, seed=seed + 104729 * (k + 1), **opts)
+        outcomes += run(full.subset(split.known), queries, progress)
+    loso = cross_source_queries(library)
+    for inner_rows, queries in loso:
+        outcomes += run(full.subset(inner_rows), queries, progress)
     meta = {
         "library": library.name,
         "library_hash": library.content_hash,
         "rounds": rounds,
         "holdout": holdout,
         "seed": seed,
-        "n_records": len(rescored),
+        "perturbation": "field" if opts["perturbation"] is FIELD else "custom",
+        "cross_source_queries": sum(len(q) for _, q in loso),
+        "n_records": len(outcomes),
     }
-    return fit_calibration(params, calibration_records(rescored, params.family_neighbours), meta)
-
-
-def _redecide(o: Outcome, params: DecisionParams) -> Outcome:
-    """The outcome had the decision used *params* (thresholds only; the evidence is kept)."""
-    if o.status == "rejected":
-        return o
-    q = o.query
-    if len(o.multi) > 1 and o.evidence.get("multi_fit", 0.0) >= params.mixture.min_fit:
-        names, status = o.multi, "mixture"
-        correct = q.kind == "mixture" and set(q.truth) <= set(names)
-    elif o.evidence.get("r1", 0.0) >= params.identify_min_r:
-        names, status = o.hits[:1], "identified"
-        correct = q.kind == "single" and names == q.truth
-    else:
-        names, status = (), "no_match"
-        correct = q.kind == "unknown"
-    return replace(o, status=status, names=names, correct=correct)
+    return fit_calibration(params, calibration_records(outcomes, params), meta)
 
 
 __all__ = [
     "Outcome",
     "Split",
+    "analogue_records",
     "calibrate_library",
     "calibration_records",
     "family_records",
-    "fit_identify_threshold",
-    "fit_thresholds",
     "metrics",
+    "present",
     "run",
     "score",
 ]

@@ -56,6 +56,16 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "analogue": ("sharp_r1", "gap"),
 }
 
+#: The fit feature whose calibrated support each question is checked against. A logistic
+#: model extrapolates (a large gap at a poor fit would read as certainty): below the
+#: :data:`FLOOR_QUANTILE` of that feature over the right answers it was fitted on, a
+#: probability is capped under :data:`~edge.identify.result.INCONCLUSIVE_PROBABILITY`, so a
+#: spectrum explained worse than any right answer the calibration saw is never named.
+FLOORS: dict[str, str] = {"identified": "r1", "component": "fit"}
+FLOOR_QUANTILE = 0.01
+#: The cap below a floor.
+BELOW_FLOOR = 0.45
+
 
 def sharp(r: float) -> float:
     """Spread correlations near 1: ``-log10(1 - r)``, capped at 4."""
@@ -165,11 +175,20 @@ class Calibration:
     params: DecisionParams = field(default_factory=DecisionParams)
     models: dict[str, LogisticModel] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Per question, the lowest fit (:data:`FLOORS`) the calibration saw right answers at.
+    floors: dict[str, float] = field(default_factory=dict)
 
     def probability(self, question: str, evidence: Mapping[str, float]) -> float:
-        """Calibrated probability for *question* (a :data:`FEATURES` key; 0.5 when no model)."""
+        """Calibrated probability for *question* (a :data:`FEATURES` key; 0.5 when no model),
+        never above its floor model (:data:`FLOORS`) when there is one."""
         model = self.models.get(question)
-        return model.predict(features(evidence)) if model is not None else 0.5
+        if model is None:
+            return 0.5
+        p = model.predict(features(evidence))
+        floor = self.floors.get(question)
+        if floor is not None and float(evidence.get(FLOORS[question], 1.0)) < floor:
+            return min(p, BELOW_FLOOR)
+        return p
 
     def calibrated(self, question: str) -> bool:
         """True when a model for *question* was fitted."""
@@ -181,6 +200,7 @@ class Calibration:
             "format_version": FORMAT_VERSION,
             "params": asdict(self.params),
             "models": {k: asdict(m) for k, m in self.models.items()},
+            "floors": dict(self.floors),
             "meta": self.meta,
         }
 
@@ -200,7 +220,8 @@ class Calibration:
                 )
                 for k, m in doc["models"].items()
             }
-            return cls(params, models, dict(doc.get("meta", {})))
+            floors = {str(k): float(v) for k, v in dict(doc.get("floors", {})).items()}
+            return cls(params, models, dict(doc.get("meta", {})), floors)
         except (KeyError, TypeError, ValueError) as err:
             if isinstance(err, ModelError):
                 raise
@@ -265,6 +286,11 @@ def fit_calibration(
     ``analogue``: the decision then names no family and flags no analogue).
     """
     models = {}
+    floors: dict[str, float] = {}
+    for question, key in FLOORS.items():
+        right = [float(ev.get(key, 0.0)) for q, ev, c in records if q == question and c]
+        if len(right) >= 20:
+            floors[question] = round(float(np.quantile(right, FLOOR_QUANTILE)), 4)
     for question, names in FEATURES.items():
         rows = [features(ev) for q, ev, _ in records if q == question]
         ok = [c for q, _, c in records if q == question]
@@ -276,4 +302,4 @@ def fit_calibration(
             neg = len(ok) - pos
             weights = [0.5 * len(ok) / (pos if c else neg) for c in ok]
         models[question] = LogisticModel.fit(names, rows, ok, weights=weights)
-    return Calibration(params, models, dict(meta or {}))
+    return Calibration(params, models, dict(meta or {}), floors)

@@ -3,7 +3,9 @@
 For one preprocessed spectrum:
 
 1. Search (:mod:`edge.identify.match`): every library entry's best correlation over small
-   axis shifts; ``hits`` are the best of them.
+   axis shifts; ``hits`` are the best of them. Entries the library itself cannot tell apart
+   from the top hit (its spectral twins, :meth:`PreparedLibrary.twins`) are no rivals: the
+   gap is measured to the best entry that is not one.
 2. Mixture model (:mod:`edge.identify.mixture`) on the query aligned with the top hit: the
    top hit with its shift/width nuisance terms, then other entries only where they explain
    what instrument variants of the top hit cannot.
@@ -58,6 +60,8 @@ class Decision:
     neighbours: tuple[tuple[str, str, float], ...] = ()
     #: Calibrated probabilities the verdict used: top hit, each component (by name).
     probabilities: dict[str, float] = field(default_factory=dict)
+    #: Names of the top hit's spectral twins (library entries it cannot be told from).
+    twins: tuple[str, ...] = ()
 
 
 def family_name(prepared: PreparedLibrary, row: int) -> str:
@@ -100,11 +104,15 @@ def decide(
     if not rows:
         return Decision(Identification("no_match", None, 0.0, reason="empty_library", **common))
     aligned, aligned_keep = shift_vector(vector, keep, float(found.shifts[0]))
-    mix = analyse_mixture(prepared.index, aligned, aligned_keep, found.rows, params.mixture)
+    twins = prepared.twins(rows[0])
+    mix = analyse_mixture(
+        prepared.index, aligned, aligned_keep, found.rows, params.mixture, twins=twins
+    )
     r1 = float(scores[0])
+    rivals = [float(s) for r, s in zip(rows[1:], scores[1:], strict=False) if r not in twins]
     evidence: dict[str, float] = {
         "r1": r1,
-        "gap": float(scores[0] - scores[1]) if len(scores) > 1 else r1,
+        "gap": r1 - rivals[0] if rivals else r1,
         "fit1": mix.single_fit,
         "replace1": mix.single_replace,
         "fit": mix.fit,
@@ -142,6 +150,7 @@ def decide(
         tuple(components),
         neighbours,
         probabilities,
+        tuple(lib.entries[t].name for t in sorted(twins)),
     )
 
 

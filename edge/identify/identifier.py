@@ -3,12 +3,14 @@
     ident = Identifier(load_library(), classifier=None)
     result = ident.identify(wavenumbers, absorbance)
 
-Preprocessing follows the classifier manifest's spec when a classifier is given (the model
-was trained on it), else the library manifest's, else :data:`DEFAULT_SPEC`.
+The search preprocesses with the library manifest's spec, else :data:`DEFAULT_SPEC`; the
+classifier, when given, gets its input preprocessed with the spec its manifest names (the one it
+was trained on), which may differ.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from edge.identify.decision import Decision, decide
 from edge.identify.reference import PreparedLibrary
 from edge.identify.result import Identification
 from edge.library import Library
-from edge.preprocess.chain import DEFAULT_SPEC, Spec, preprocess_with_mask
+from edge.preprocess.chain import DEFAULT_SPEC, Spec, preprocess_with_mask, validate_spec
 from edge.preprocess.quality import QualityReport, check_quality
 
 
@@ -43,8 +45,9 @@ class Identifier:
         self.classifier = classifier
         self.top_k = int(top_k if top_k is not None else getattr(config, "top_k", 5))
         if spec is None:
-            spec = _spec_from(classifier, library)
+            spec = _spec_from(library)
         self.prepared = PreparedLibrary(library, spec, cache_dir, **index_options)
+        self.classifier_spec = _classifier_spec(classifier)
         if classifier is not None:
             _check_classifier(classifier, library)
         model_dir = getattr(classifier, "model_dir", None)
@@ -53,6 +56,17 @@ class Identifier:
         manifest = getattr(classifier, "manifest", None)
         if manifest is not None:
             self.versions["model"] = str(getattr(manifest, "model_version", "?"))
+
+    def subset(self, rows: Sequence[int], calibration: Calibration | None = None) -> Identifier:
+        """This identifier on the library rows *rows* only (no classifier; evaluation)."""
+        out = object.__new__(Identifier)
+        out.classifier = None
+        out.classifier_spec = None
+        out.top_k = self.top_k
+        out.prepared = self.prepared.subset(rows)
+        out.calibration = calibration or self.calibration
+        out.versions = dict(self.versions)
+        return out
 
     @property
     def library(self) -> Library:
@@ -86,7 +100,12 @@ class Identifier:
                 )
             )
         vector, keep = preprocess_with_mask(x, y, self.prepared.spec)
-        prediction = self.classifier.predict(vector.astype(np.float32)) if self.classifier else None
+        prediction = None
+        if self.classifier is not None:
+            cvec = vector
+            if self.classifier_spec is not None and self.classifier_spec != self.prepared.spec:
+                cvec = preprocess_with_mask(x, y, self.classifier_spec)[0]
+            prediction = self.classifier.predict(cvec.astype(np.float32))
         return decide(
             self.prepared,
             vector,
@@ -108,13 +127,17 @@ class Identifier:
         return self.analyse(wavenumbers, absorbance, quality).identification
 
 
-def _spec_from(classifier: Any | None, library: Library) -> Spec:
-    manifest = getattr(classifier, "manifest", None)
-    spec = getattr(manifest, "preprocessing", None)
-    if spec:
-        return dict(spec)
+def _spec_from(library: Library) -> Spec:
     lib_spec = library.manifest.get("preprocessing") if library.manifest else None
     return dict(lib_spec) if lib_spec else dict(DEFAULT_SPEC)
+
+
+def _classifier_spec(classifier: Any | None) -> Spec | None:
+    """The completed spec the classifier was trained with (None: no classifier)."""
+    if classifier is None:
+        return None
+    spec = getattr(getattr(classifier, "manifest", None), "preprocessing", None)
+    return validate_spec(dict(spec) if spec else {})
 
 
 def _check_classifier(classifier: Any, library: Library) -> None:

@@ -128,40 +128,60 @@ def bounded_lstsq(gram: F64, rhs: F64, n_nonneg: int) -> F64:
 
 
 class _Model:
-    """Cached unit rows, nuisance terms and Gram products for one query."""
+    """One query's fits: unit rows, nuisance terms and their dot products, computed once."""
 
     def __init__(self, index: SearchIndex, q: F64, keep: BoolArray, nuisance: bool) -> None:
         self.index, self.q, self.keep, self.nuisance = index, q, keep, nuisance
-        self.unit: dict[int, F64] = {}
-        self.extra: dict[int, F64] = {}
+        self.slot: dict[tuple[str, int], int] = {}
+        self.vecs: list[F64] = []
+        self.gram = np.zeros((0, 0))
+        self.rhs = np.zeros(0)
 
-    def row(self, r: int) -> F64:
-        hit = self.unit.get(r)
+    def _add(self, key: tuple[str, int], vec: F64) -> int:
+        i = len(self.vecs)
+        self.vecs.append(vec)
+        row = np.array([float(v @ vec) for v in self.vecs])
+        g = np.zeros((i + 1, i + 1))
+        g[:i, :i] = self.gram
+        g[i, :] = row
+        g[:, i] = row
+        self.gram = g
+        self.rhs = np.append(self.rhs, float(vec @ self.q))
+        self.slot[key] = i
+        return i
+
+    def row(self, r: int) -> int:
+        """Slot of library row *r* (centred on the mask, unit norm)."""
+        hit = self.slot.get(("row", r))
         if hit is None:
             a = _centred(self.index.matrix[r].astype(np.float64), self.keep)
-            hit = self.unit[r] = a / max(float(np.linalg.norm(a)), 1e-12)
+            hit = self._add(("row", r), a / max(float(np.linalg.norm(a)), 1e-12))
         return hit
 
-    def nuisance_terms(self, r: int) -> F64:
-        hit = self.extra.get(r)
-        if hit is None:
+    def unit(self, r: int) -> F64:
+        """The unit vector of library row *r*."""
+        return self.vecs[self.row(r)]
+
+    def nuisance_slots(self, r: int) -> list[int]:
+        """Slots of *r*'s shift and width terms."""
+        if ("shift", r) not in self.slot:
             base = np.where(self.keep, self.index.matrix[r].astype(np.float64), 0.0)
             shift = np.gradient(base)
             width = np.gradient(shift)
-            terms = _centred(np.stack([shift, width]), self.keep)
-            norms = np.maximum(np.linalg.norm(terms, axis=1, keepdims=True), 1e-12)
-            hit = self.extra[r] = terms / norms
-        return hit
+            for key, term in ((("shift", r), shift), (("width", r), width)):
+                t = _centred(term, self.keep)
+                self._add(key, t / max(float(np.linalg.norm(t)), 1e-12))
+        return [self.slot[("shift", r)], self.slot[("width", r)]]
 
     def fit(self, rows: list[int]) -> tuple[F64, float]:
         """Coefficients of *rows* (non-negative; nuisance of ``rows[0]`` free) and the RSS."""
-        cols = [self.row(r) for r in rows]
+        idx = [self.row(r) for r in rows]
         if self.nuisance and rows:
-            cols.extend(self.nuisance_terms(rows[0]))
-        a = np.stack(cols)
-        gram, rhs = a @ a.T, a @ self.q
+            idx += self.nuisance_slots(rows[0])
+        gram = self.gram[np.ix_(idx, idx)]
+        rhs = self.rhs[idx]
         coef = bounded_lstsq(gram, rhs, len(rows))
-        rss = float(self.q @ self.q - 2 * coef @ rhs + coef @ gram @ coef)
+        rss = float(1.0 - 2 * coef @ rhs + coef @ gram @ coef)
         return coef[: len(rows)], max(rss, 0.0)
 
 
@@ -175,11 +195,13 @@ def analyse_mixture(
     keep: BoolArray | None = None,
     hits: npt.ArrayLike | None = None,
     params: MixtureParams | None = None,
+    twins: frozenset[int] = frozenset(),
 ) -> MixtureFit:
     """Nuisance-first greedy mixture search; returns the accepted components (1: no mixture).
 
     *query* is preprocessed (unit vector, zero outside *keep*) and aligned with the top hit;
-    *hits* are the query's best rows (searched here when None).
+    *hits* are the query's best rows (searched here when None). *twins* are library rows the
+    instrument cannot tell from the top hit: they never count as its replacement.
     """
     p = params or MixtureParams()
     q = np.asarray(query, dtype=np.float64)
@@ -203,7 +225,7 @@ def analyse_mixture(
 
     def pool_for(chosen: list[int], coef: F64) -> list[int]:
         pool = set(top)
-        residual = q - np.stack([model.row(r) for r in chosen]).T @ coef
+        residual = q - np.stack([model.unit(r) for r in chosen]).T @ coef
         if np.linalg.norm(residual) > 1e-9:
             pool |= {int(i) for i in index.candidates(residual, p.candidates, mask)}
         return sorted(pool - set(chosen))
@@ -241,7 +263,7 @@ def analyse_mixture(
             if len(alt[0]) > 1 and alt[2] < rss - 1e-9:
                 chosen, coef, rss, p_value = alt
     fit = _corr(rss)
-    others = [r for r in top if r not in chosen]
+    others = [r for r in top if r not in chosen and r not in twins]
 
     def without(j: int) -> float:
         rest = [r for r in chosen if r != j]
@@ -264,6 +286,7 @@ def analyse_mixture(
     single_replace = (
         comps[0].replace
         if len(comps) == 1
-        else single_fit - max((_corr(model.fit([a])[1]) for a in top[1:]), default=0.0)
+        else single_fit
+        - max((_corr(model.fit([a])[1]) for a in top[1:] if a not in twins), default=0.0)
     )
     return MixtureFit(tuple(comps), fit, single_fit, p_value, single_replace)

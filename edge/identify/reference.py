@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,23 @@ def entry_masks(library: Library) -> npt.NDArray[np.bool_]:
     return masks
 
 
-#: Every SEARCH_STRIDE-th point of the preprocessed vector is searched. The Savitzky-Golay
-#: smoothing (11 points) leaves no detail finer than the 2-point spacing, so halving the
-#: vectors halves the memory and the matrix-vector time without losing information.
+#: Every SEARCH_STRIDE-th point of the preprocessed vector is searched when the spec smooths
+#: enough for it: a first derivative over 11 or more points leaves no detail finer than the
+#: 2-point spacing, so halving the vectors halves memory and matrix-vector time without losing
+#: information. Sharper specs (the default second derivative over 9 points) search every point.
 SEARCH_STRIDE = 2
+
+
+#: Library entries whose searched vectors correlate at least this much are spectral twins.
+TWIN_R = 0.98
+
+
+def search_stride(spec: Spec) -> int:
+    """Points between searched points for *spec* (see :data:`SEARCH_STRIDE`)."""
+    sm = validate_spec(spec)["smoothing"]
+    if sm is not None and int(sm["window"]) >= 11 and int(sm["deriv"]) <= 1:
+        return SEARCH_STRIDE
+    return 1
 
 
 def _cache_file(cache_dir: Path, library: Library, spec: Spec, stride: int) -> Path:
@@ -112,21 +126,38 @@ class PreparedLibrary:
         library: Library,
         spec: Spec | None = None,
         cache_dir: Path | None = None,
-        stride: int = SEARCH_STRIDE,
+        stride: int | None = None,
         **index_options: Any,
     ) -> None:
         self.library = library
         self.spec = validate_spec(spec or {})
         self.grid = spec_grid(self.spec)
-        self.stride = int(stride)
+        self.stride = int(stride) if stride is not None else search_stride(self.spec)
         matrix = preprocess_library(library, self.spec, cache_dir, self.stride)
         self.index = SearchIndex(matrix, **index_options)
+
+    def subset(self, rows: Sequence[int]) -> PreparedLibrary:
+        """The same prepared library restricted to *rows* (no preprocessing again)."""
+        idx = [int(r) for r in rows]
+        out = object.__new__(PreparedLibrary)
+        out.library = self.library.subset(idx)
+        out.spec, out.grid, out.stride = self.spec, self.grid, self.stride
+        out.index = SearchIndex(np.asarray(self.index.matrix[idx], dtype=np.float32))
+        return out
 
     def reduce(
         self, vector: npt.NDArray[np.floating[Any]], keep: npt.NDArray[np.bool_]
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
         """A query's preprocessed vector and mask as this library's search uses them."""
         return reduce_vector(vector, keep, self.stride)
+
+    def twins(self, row: int, min_r: float = TWIN_R) -> frozenset[int]:
+        """Rows whose library spectra correlate with *row*'s by at least *min_r* (itself
+        excluded): entries no instrument can tell apart from it (a substance held twice, or
+        spectral twins such as polyethylene and a polyethylene fibre)."""
+        v = np.asarray(self.index.matrix[row], dtype=np.float64)
+        sims = np.asarray(self.index.matrix, dtype=np.float64) @ v
+        return frozenset(int(i) for i in np.flatnonzero(sims >= min_r) if int(i) != row)
 
     def __len__(self) -> int:
         return len(self.library)

@@ -8,8 +8,9 @@ Pure rules over what :mod:`edge.identify.decision` measured (no spectra here):
    ``confidence`` is the smallest probability among the confirmed ones. A confirmed
    component raises its severity only with at least ``alarm_min_share`` of the signal; an
    unconfirmed component of ``alarm`` severity makes the result ``warn`` at most.
-2. ``identified`` when the best single match (or the one confirmed component of a mixture
-   model) reaches :data:`~edge.identify.result.IDENTIFY_PROBABILITY`; its severity.
+2. ``identified`` when the best single match reaches
+   :data:`~edge.identify.result.IDENTIFY_PROBABILITY`; its severity. (A mixture model with
+   only one confirmed component is no mixture: its component probabilities assume the model.)
 3. ``inconclusive`` when the most probable candidate reaches
    :data:`~edge.identify.result.INCONCLUSIVE_PROBABILITY`: ``nearest`` names it ("closest:
    X, confirm in the laboratory"), severity ``warn`` when X is controlled (``alarm`` or
@@ -81,11 +82,8 @@ def verdict(
                 severity = sev
         conf = min(c.probability for c in confirmed)
         return Verdict("mixture", conf, severity, confirmed, comps)
-    best = single
-    if len(confirmed) == 1 and confirmed[0].probability > best.probability:
-        best = Candidate(confirmed[0].row, confirmed[0].probability, confirmed[0].severity)
-    if best.probability >= identify_at:
-        return Verdict("identified", best.probability, best.severity, (best,))
+    if single.probability >= identify_at:
+        return Verdict("identified", single.probability, single.severity, (single,))
     pool = [single, *comps]
     top = max(pool, key=lambda c: c.probability)
     if top.probability >= inconclusive_at:

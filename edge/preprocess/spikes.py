@@ -103,7 +103,15 @@ def find_spikes(
     tower = 1.0 if step <= fine_step else 2.0
     taken = np.zeros(n, dtype=bool)
     repairable: list[tuple[int, int]] = []
-    for i in sorted(np.flatnonzero(flags).tolist(), key=lambda j: -abs(resid[j])):
+    cand = np.flatnonzero(flags)
+    if cand.size:
+        # A point whose neighbours both rise above half of it is a band top: skip it early.
+        mag = np.abs(resid[cand])
+        sign = np.sign(resid[cand])
+        left = resid[np.maximum(cand - 1, 0)] * sign
+        right = resid[np.minimum(cand + 1, n - 1)] * sign
+        cand = cand[(np.minimum(left, right) < 0.5 * mag)]
+    for i in sorted(cand.tolist(), key=lambda j: -abs(resid[j])):
         if taken[i]:
             continue
         segments = [(i, i + 1)]
