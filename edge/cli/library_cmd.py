@@ -1,8 +1,12 @@
 """``spectra-edge library build | info | add | remove | export``: manage reference libraries.
 
-- ``library build SOURCES... -o LIB [--metadata FILE] [--category CAT] [--strict]``
-  imports JCAMP-DX, CSV and JSON spectra (files or directories); bad files are listed on
-  stderr and skipped (``--strict``: any bad file aborts, nothing written).
+- ``library build SOURCES... -o LIB [--metadata FILE] [--category CAT] [--strict]
+  [--no-calibrate]`` imports JCAMP-DX, CSV and JSON spectra (files or directories); bad files
+  are listed on stderr and skipped (``--strict``: any bad file aborts, nothing written). Then
+  it fits the library's decision calibration and writes ``LIB/calibration.json`` (a minute
+  for a hundred entries; ``--no-calibrate`` skips it, and identification then warns).
+- ``library calibrate LIB`` (re)fits ``LIB/calibration.json`` (after ``add`` or ``remove``,
+  which change the library's content).
 - ``library info [LIB]`` prints grid, hash, version and counts per category (default: the
   shipped library).
 - ``library add LIB FILE --name NAME --category CAT [--family F] ...`` adds a measured scan
@@ -27,24 +31,55 @@ from spectra_io.errors import SpectrumFileError
 
 
 def _build(args: argparse.Namespace) -> int:
-    from edge.library.build import build_library
+    from edge.library.build import build_library, iter_source_files
+    from edge.progress import progress
 
-    report = build_library(
-        args.sources,
-        args.out,
-        args.metadata,
-        name=args.name,
-        version=args.lib_version,
-        default_category=args.category,
-        strict=args.strict,
-    )
+    files = list(iter_source_files(args.sources))
+    with progress("reading spectra", total=len(files)) as advance:
+        report = build_library(
+            files,
+            args.out,
+            args.metadata,
+            name=args.name,
+            version=args.lib_version,
+            default_category=args.category,
+            strict=args.strict,
+            progress=advance,
+        )
     for problem in report.problems:
         print(f"skipped {problem}", file=sys.stderr)
     print(
         f"{args.out}: {len(report.entries)} entries from {report.files_read} file(s), "
         f"{len(report.problems)} skipped; sha256 {report.content_hash}"
     )
+    if args.no_calibrate:
+        print(
+            f"{args.out}: not calibrated (--no-calibrate); identification will warn until "
+            f"'spectra-edge library calibrate {args.out}' is run",
+            file=sys.stderr,
+        )
+        return 0
+    return _write_calibration(args.out, seed=0, rounds=3)
+
+
+def _write_calibration(path: Path, *, seed: int, rounds: int) -> int:
+    from edge.evaluate.runner import calibrate_library
+    from edge.identify.calibration import CALIBRATION_FILE
+    from edge.progress import progress
+
+    lib = load_library(path)
+    with progress(f"calibrating {len(lib)} entries") as advance:
+        cal = calibrate_library(lib, seed=seed, rounds=rounds, progress=advance)
+    cal.save(path / CALIBRATION_FILE)
+    print(
+        f"{path / CALIBRATION_FILE}: fitted on {cal.meta['n_records']} simulated measurements"
+        f" ({cal.meta['cross_source_queries']} cross-source)"
+    )
     return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    return _write_calibration(args.library, seed=args.seed, rounds=args.rounds)
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -67,6 +102,7 @@ def _info(args: argparse.Namespace) -> int:
     )
     head.add_row("sha256", lib.content_hash)
     head.add_row("created", str(lib.manifest.get("created", "?")))
+    head.add_row("calibration", _calibration_status(lib))
     console.print(head)
     table = Table(title="entries per category")
     table.add_column("category")
@@ -88,6 +124,22 @@ def _info(args: argparse.Namespace) -> int:
             listing.add_row(str(i), e.name, e.category, e.family or "", e.severity, e.cas or "", vr)
         console.print(listing)
     return 0
+
+
+def _calibration_status(lib: Any) -> str:
+    from edge.errors import ModelError
+    from edge.identify.calibration import CALIBRATION_FILE, Calibration
+
+    path = (lib.path or Path(".")) / CALIBRATION_FILE
+    if not path.is_file():
+        return "none (identification uses the shipped default; run 'library calibrate')"
+    try:
+        cal = Calibration.load(path)
+    except ModelError as err:
+        return f"unusable ({err})"
+    if cal.meta.get("library_hash") not in (None, lib.content_hash):
+        return "stale: fitted for other content (run 'library calibrate')"
+    return f"{path.name}, {cal.meta.get('n_records', '?')} records"
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -190,7 +242,18 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     b.add_argument("--name", help="library name (default: the directory name)")
     b.add_argument("--lib-version", default="1", metavar="VERSION", help="library version")
     b.add_argument("--strict", action="store_true", help="abort on any bad file")
+    b.add_argument(
+        "--no-calibrate", action="store_true", help="do not fit LIB/calibration.json"
+    )
     b.set_defaults(handler=_build)
+
+    c = ls.add_parser(
+        "calibrate", parents=[common], help="fit LIB/calibration.json from the library itself"
+    )
+    c.add_argument("library", type=Path, metavar="LIB")
+    c.add_argument("--rounds", type=int, default=3, help="inner hold-out rounds")
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(handler=_calibrate)
 
     i = ls.add_parser("info", parents=[common], help="grid, hash, counts per category")
     i.add_argument(

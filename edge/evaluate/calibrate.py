@@ -2,9 +2,10 @@
 
     python -m edge.evaluate.calibrate LIB OUT.json [--seed N] [--rounds R]
 
+``spectra-edge library build`` and ``spectra-edge library calibrate LIB`` do this for a library
+(``LIB/calibration.json``, which :func:`edge.identify.calibration.find_calibration` prefers).
 The shipped fallback ``edge/identify/calibration_default.json`` is made this way from the
-shipped starter library; a deployment writes one next to its own library
-(``LIB/calibration.json``), which :func:`edge.identify.calibration.find_calibration` prefers.
+shipped starter library.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args(argv)
-    cal = calibrate_library(load_library(args.library), seed=args.seed, rounds=args.rounds)
+    from edge.progress import progress
+
+    with progress("calibrating") as advance:
+        cal = calibrate_library(
+            load_library(args.library), seed=args.seed, rounds=args.rounds, progress=advance
+        )
     cal.save(Path(args.out))
-    print(
-        f"{args.out}: identify_min_r={cal.params.identify_min_r}, {cal.meta['n_records']} records"
-    )
+    print(f"{args.out}: {cal.meta['n_records']} records, floors {cal.floors}")
     return 0
 
 

@@ -15,9 +15,13 @@ from edge.evaluate.runner import Outcome
 
 
 def reliability(outcomes: Sequence[Outcome], bins: int = 10) -> dict[str, Any]:
-    """Confidence vs observed accuracy per bin, and the expected calibration error (ECE)."""
+    """Confidence vs observed accuracy per bin, and the expected calibration error (ECE).
+
+    Accuracy is whether the answer's claim is true (:attr:`Outcome.claim_right`): the
+    confidence of ``inconclusive`` is the probability that its nearest substance is present.
+    """
     conf = np.array([o.confidence for o in outcomes if o.status != "rejected"], dtype=np.float64)
-    ok = np.array([o.correct for o in outcomes if o.status != "rejected"], dtype=np.float64)
+    ok = np.array([o.claim_right for o in outcomes if o.status != "rejected"], dtype=np.float64)
     edges = np.linspace(0, 1, bins + 1)
     rows = []
     ece = 0.0
@@ -64,6 +68,8 @@ def confusion(outcomes: Sequence[Outcome]) -> tuple[list[str], list[str], list[l
 def _answer(o: Outcome) -> str:
     if o.status == "identified" and o.names:
         return o.names[0]
+    if o.status == "inconclusive" and o.nearest:
+        return f"{o.nearest}?"
     return o.status
 
 

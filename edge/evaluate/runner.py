@@ -51,6 +51,20 @@ class Outcome:
     listed: tuple[str, ...] = ()  # every mixture component listed, confirmed or not
     twins: tuple[str, ...] = ()  # the top hit's spectral twins
 
+    @property
+    def claim_right(self) -> bool:
+        """Whether what the answer claims with its confidence is true: the named substance or
+        components are present (identified, mixture), the nearest is (inconclusive), nothing
+        of the library is (no_match). Reliability is measured on this."""
+        ok = present(self.query)
+        if self.status == "identified":
+            return bool(self.names) and self.names[0] in ok
+        if self.status == "mixture":
+            return bool(self.names) and set(self.names) <= ok
+        if self.status == "inconclusive":
+            return self.nearest in ok
+        return self.query.kind == "unknown"
+
 
 def present(q: Query) -> set[str]:
     """Names whose presence is true for *q* (truth plus accepted equivalents)."""
@@ -68,7 +82,9 @@ def score(q: Query, d: Decision) -> Outcome:
     listed = tuple(m.name for m in r.mixture)
     if r.status == "mixture":
         names = tuple(
-            m.name for m in r.mixture if (m.probability or 0.0) >= IDENTIFY_PROBABILITY
+            m.name
+            for m in r.mixture
+            if m.probability is None or m.probability >= IDENTIFY_PROBABILITY
         )
     elif r.status == "identified" and r.substance is not None:
         names = (r.substance.name,)

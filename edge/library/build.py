@@ -9,7 +9,7 @@ the end, so a failed build leaves nothing half-imported.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,11 +138,12 @@ def build_library(
     default_category: str | None = None,
     grid: npt.NDArray[np.float64] = STANDARD_GRID,
     strict: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> BuildReport:
     """Import every spectrum in *sources* into a new library written at *out*.
 
     Bad files are collected in ``report.problems`` and skipped (with *strict*, any problem
-    aborts the build and nothing is written). Raises :class:`LibraryError` when no
+    aborts the build and nothing is written). *progress* is called with 1 per file read. Raises :class:`LibraryError` when no
     spectrum could be imported, the metadata file is bad, or writing fails.
     """
     out = Path(out)
@@ -153,6 +154,8 @@ def build_library(
     rows: list[npt.NDArray[np.float32]] = []
     seen: dict[str, str] = {}
     for path in iter_source_files(sources):
+        if progress is not None and report.files_read:
+            progress(1)
         report.files_read += 1
         try:
             records = _read(path)
@@ -176,6 +179,8 @@ def build_library(
             seen[key] = label
             report.entries.append(entry)
             rows.append(absorb)
+    if progress is not None and report.files_read:
+        progress(1)
     if strict and report.problems:
         raise LibraryError(
             f"{len(report.problems)} file(s) could not be imported; nothing written:\n"

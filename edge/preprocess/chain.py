@@ -108,17 +108,29 @@ def spec_hash(spec: Spec) -> str:
 
 
 def preprocess_with_mask(
-    wavenumbers: npt.ArrayLike, absorbance: npt.ArrayLike, spec: Spec | None = None
+    wavenumbers: npt.ArrayLike,
+    absorbance: npt.ArrayLike,
+    spec: Spec | None = None,
+    *,
+    ambiguous_spikes: int = 0,
 ) -> tuple[FloatArray, BoolArray]:
-    """As :func:`preprocess`, also returning the mask of grid points that carry data."""
+    """As :func:`preprocess`, also returning the mask of grid points that carry data.
+
+    *ambiguous_spikes* of the lone points that may be spikes or narrow bands (coarse axes,
+    :mod:`edge.preprocess.spikes`), the most outstanding first, are repaired too.
+    """
     s = validate_spec(spec if spec is not None else DEFAULT_SPEC)
     g = s["grid"]
     grid = make_grid(float(g["start"]), float(g["stop"]), float(g["step"]))
-    return _run(wavenumbers, absorbance, s, grid)
+    return _run(wavenumbers, absorbance, s, grid, ambiguous_spikes)
 
 
 def _run(
-    wavenumbers: npt.ArrayLike, absorbance: npt.ArrayLike, s: Spec, grid: FloatArray
+    wavenumbers: npt.ArrayLike,
+    absorbance: npt.ArrayLike,
+    s: Spec,
+    grid: FloatArray,
+    ambiguous_spikes: int = 0,
 ) -> tuple[FloatArray, BoolArray]:
     """The pipeline proper, on a validated spec *s* and its *grid*."""
     if s["spikes"]["enabled"]:
@@ -127,6 +139,7 @@ def _run(
             absorbance,
             window=int(s["spikes"]["window"]),
             threshold=float(s["spikes"]["threshold"]),
+            ambiguous=ambiguous_spikes,
         )
     y, valid = resample(wavenumbers, absorbance, grid)
     if s["atr_correction"]["enabled"]:

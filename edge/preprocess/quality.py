@@ -170,6 +170,7 @@ def check_quality(
     x, y = sort_and_clean(wavenumbers, absorbance)
     spikes = find_spikes(y, step=float(np.median(np.diff(x))) if x.size > 1 else 1.0)
     metrics["spikes"] = float(len(spikes.repairable) + len(spikes.unrepairable))
+    metrics["spikes_ambiguous"] = float(len(spikes.ambiguous))
     if spikes.unrepairable:
         reasons.append(SPIKE)
     y = repair_spikes(y, spikes)

@@ -6,12 +6,15 @@ run of one or two points that stands out of a running median by far more than th
 its neighbours do not: a band is wider than the axis step and lifts its neighbours too.
 
 - A run of at most ``max_width`` points whose outside neighbours rise less than a fifth as far
-  is a *repairable* spike, replaced by a straight line between the good points on either side
-  (at an end of the spectrum, by the nearest good point). Only a single point on a fine axis
-  (step at most ``fine_step`` cm-1, where every band spans several points) is taken on shape
-  alone; a two-point run must also stand out by more than the height of the whole rest of
-  the spectrum, and on a coarse axis (where a band may span a point or two, or the data were
-  interpolated from such an axis) by twice that height.
+  stands *alone*. On a fine axis (step at most ``fine_step`` cm-1, where every band spans
+  several points) it is a *repairable* spike, replaced by a straight line between the good
+  points on either side (at an end of the spectrum, by the nearest good point), when it is
+  a single point or stands out by more than the height of the whole rest of the spectrum.
+- Any other lone run is *ambiguous*: on a coarse axis a narrow dominant band (a carbonyl
+  sampled every 6 cm-1) has the same shape as a spike on top of a band, and no rule on one
+  spectrum tells them apart. The identifier lets the library decide: it identifies the
+  spectrum as it is and with the one, two or three most outstanding ambiguous runs repaired,
+  and keeps the answer that matches best (:meth:`edge.identify.identifier.Identifier.analyse`).
 - More than ``max_spikes`` spikes cannot be repaired (a glitching detector: the repairs
   would rewrite the spectrum): the quality gate answers ``spike``
   (:mod:`edge.preprocess.quality`) rather than let them become a confident wrong answer.
@@ -38,6 +41,14 @@ class SpikeReport:
 
     repairable: tuple[tuple[int, int], ...] = ()  # (start, stop) index ranges, stop exclusive
     unrepairable: tuple[tuple[int, int], ...] = ()
+    ambiguous: tuple[tuple[int, int], ...] = ()  # a spike or a narrow band (coarse axes)
+    #: How far each ambiguous run stands out of the running median (absolute).
+    ambiguous_peaks: tuple[float, ...] = ()
+
+    def dominant(self, k: int) -> tuple[tuple[int, int], ...]:
+        """The *k* ambiguous runs that stand out most."""
+        ranked = sorted(zip(self.ambiguous_peaks, self.ambiguous, strict=True), reverse=True)
+        return tuple(r for _, r in ranked[: max(k, 0)])
 
 
 def _sigma(resid: FloatArray, y: FloatArray) -> float:
@@ -100,9 +111,11 @@ def find_spikes(
     resid = y - med
     sigma = _sigma(resid, y)
     flags = np.abs(resid) > threshold * sigma
-    tower = 1.0 if step <= fine_step else 2.0
+    fine = step <= fine_step
     taken = np.zeros(n, dtype=bool)
     repairable: list[tuple[int, int]] = []
+    ambiguous: list[tuple[int, int]] = []
+    amb_peaks: dict[tuple[int, int], float] = {}
     cand = np.flatnonzero(flags)
     if cand.size:
         # A point whose neighbours both rise above half of it is a band top: skip it early.
@@ -122,22 +135,26 @@ def find_spikes(
             if start < 0 or stop > n or not _alone(resid, start, stop):
                 continue
             peak = float(np.max(np.abs(resid[start:stop])))
-            if (tower == 1.0 and stop - start == 1) or peak > tower * _height_without(
-                y, start, stop
-            ):
+            if fine and (stop - start == 1 or peak > _height_without(y, start, stop)):
                 repairable.append((start, stop))
-                taken[max(start - 1, 0) : stop + 1] = True
+            else:
+                ambiguous.append((start, stop))
+                amb_peaks[(start, stop)] = peak
+            taken[max(start - 1, 0) : stop + 1] = True
             break
     if len(repairable) > max_spikes:
         return SpikeReport((), tuple(sorted(repairable)))
-    return SpikeReport(tuple(sorted(repairable)))
+    amb = tuple(sorted(ambiguous))
+    return SpikeReport(tuple(sorted(repairable)), (), amb, tuple(amb_peaks[r] for r in amb))
 
 
-def repair_spikes(values: npt.ArrayLike, report: SpikeReport) -> FloatArray:
-    """A copy of *values* with each repairable run bridged by a straight line."""
+def repair_spikes(values: npt.ArrayLike, report: SpikeReport, ambiguous: int = 0) -> FloatArray:
+    """A copy of *values* with each repairable run (and the *ambiguous* most outstanding
+    ambiguous ones) bridged by a straight line."""
     y = np.asarray(values, dtype=np.float64).copy()
     n = y.size
-    for start, stop in report.repairable:
+    runs = report.repairable + report.dominant(ambiguous)
+    for start, stop in runs:
         left, right = start - 1, stop
         if left < 0 and right >= n:
             continue
@@ -158,8 +175,10 @@ def remove_spikes_native(
     window: int = 9,
     threshold: float = 10.0,
     max_width: int = 2,
+    ambiguous: int = 0,
 ) -> tuple[FloatArray, FloatArray, SpikeReport]:
-    """Sort *values* by wavenumber, find spikes and repair the repairable ones.
+    """Sort *values* by wavenumber, find spikes and repair the repairable ones (and the
+    *ambiguous* most outstanding ambiguous ones).
 
     Returns ``(wavenumbers, repaired values, report)`` on the sorted, cleaned native axis.
     """
@@ -168,4 +187,4 @@ def remove_spikes_native(
     x, y = sort_and_clean(wavenumbers, values)
     step = float(np.median(np.diff(x)))
     report = find_spikes(y, step=step, window=window, threshold=threshold, max_width=max_width)
-    return x, repair_spikes(y, report), report
+    return x, repair_spikes(y, report, ambiguous), report
