@@ -27,6 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from edge.errors import PublishError
+from edge.publish.messages import mixture_text
 from edge.publish.signing import load_public_key, verify
 
 log = logging.getLogger(__name__)
@@ -200,12 +201,15 @@ def _styled_status(status: str | None) -> Text:
 
 
 def _substance_name(result: dict[str, Any]) -> str:
+    mix = result.get("mixture")
+    if result.get("status") == "mixture" and isinstance(mix, list) and mix:
+        return mixture_text([m for m in mix if isinstance(m, dict)])  # spectral shares
     sub = result.get("substance")
     if isinstance(sub, dict) and sub.get("name"):
         return str(sub["name"])
-    mix = result.get("mixture")
-    if isinstance(mix, list) and mix:
-        return " + ".join(str(m.get("name")) for m in mix if isinstance(m, dict))
+    near = result.get("nearest")
+    if isinstance(near, dict) and near.get("name"):
+        return f"closest {near['name']}"
     return "-"
 
 

@@ -7,8 +7,9 @@
     ready LED    green                  ready for a scan
     busy LED     amber                  acquiring / identifying
     alarm LED    red                    alarm: steady; warn: slow blink; error: fast blink
+    busy LED     (again)                inconclusive: amber slow blink (confirm in the lab)
     buzzer                              done: one short beep; alarm: repeated beeps;
-                                        error: one long tone
+                                        inconclusive: three short beeps; error: one long tone
     data-ready   input, active high     (optional) front end has a frame
     source       output, active high    (optional) IR source enable
 
@@ -30,11 +31,15 @@ from hal.errors import PanelError
 log = logging.getLogger(__name__)
 
 Severity = Literal["alarm", "warn", "info"]
-PanelState = Literal["off", "ready", "busy", "alarm", "warn", "info", "error"]
+#: What a scan's outcome shows: its severity, or ``inconclusive`` (a substance is suspected
+#: but must be confirmed in the laboratory) with its own pattern.
+Outcome = Literal["alarm", "warn", "info", "inconclusive"]
+PanelState = Literal["off", "ready", "busy", "alarm", "warn", "info", "inconclusive", "error"]
 
 #: Buzzer patterns: (on_time s, off_time s, repeats).
 BEEP_DONE = (0.1, 0.1, 1)
 BEEP_WARN = (0.1, 0.1, 2)
+BEEP_INCONCLUSIVE = (0.08, 0.25, 3)
 BEEP_ALARM = (0.25, 0.25, 10)
 TONE_ERROR = (1.5, 0.0, 1)
 
@@ -199,7 +204,7 @@ class Panel:
         self._check_open()
         self.busy_led.off()
         self.ready_led.on()
-        if self._state not in ("alarm", "warn", "error"):
+        if self._state not in ("alarm", "warn", "inconclusive", "error"):
             self._state = "ready"
 
     def show_busy(self) -> None:
@@ -209,14 +214,23 @@ class Panel:
         self.busy_led.on()
         self._state = "busy"
 
-    def show_result(self, severity: Severity) -> None:
+    def show_result(self, severity: Outcome) -> None:
         """The outcome of a scan: 'alarm' (red, repeated beeps), 'warn' (red blinking, two
-        beeps) or 'info' (green, one beep)."""
+        beeps), 'inconclusive' (amber blinking slowly, three short beeps: confirm in the
+        laboratory) or 'info' (green, one beep)."""
         self._check_open()
-        if severity not in ("alarm", "warn", "info"):
-            raise ValueError(f"severity must be 'alarm', 'warn' or 'info', got {severity!r}")
+        if severity not in ("alarm", "warn", "info", "inconclusive"):
+            raise ValueError(
+                f"severity must be 'alarm', 'warn', 'info' or 'inconclusive', got {severity!r}"
+            )
         self.busy_led.off()
         self.ready_led.on()
+        if severity == "inconclusive":
+            self.alarm_led.off()
+            self.busy_led.blink(on_time=0.8, off_time=0.8, background=True)
+            self._beep(BEEP_INCONCLUSIVE)
+            self._state = "inconclusive"
+            return
         if severity == "alarm":
             self.alarm_led.on()
             self._beep(BEEP_ALARM)

@@ -15,11 +15,13 @@ from typing import Any
 
 from edge.cli.common import config_from_args
 from edge.identify.result import Identification
+from edge.publish.messages import mixture_text
 from spectra_io.errors import SpectraEdgeError
 
 STATUS_STYLE = {
     "identified": "bold",
     "mixture": "bold yellow",
+    "inconclusive": "yellow",
     "no_match": "cyan",
     "rejected": "red",
 }
@@ -43,7 +45,14 @@ def result_object(file: str | None, r: Identification) -> dict[str, Any]:
         "severity": r.severity,
         "confidence": r.confidence,
         "hits": [{"name": h.name, "score": h.score} for h in r.hits],
-        "mixture": [{"name": m.name, "contribution": m.contribution} for m in r.mixture],
+        "mixture": [
+            {"name": m.name, "contribution": m.contribution, "probability": m.probability}
+            for m in r.mixture
+        ],
+        "nearest": None if r.nearest is None else dict(vars(r.nearest)),
+        "suspected_family": (
+            None if r.suspected_family is None else dict(vars(r.suspected_family))
+        ),
         "reason": r.reason,
     }
     return {"file": file, **obj} if file is not None else obj
@@ -59,6 +68,8 @@ def _unreadable(file: str, err: Exception) -> dict[str, Any]:
         "confidence": 0.0,
         "hits": [],
         "mixture": [],
+        "nearest": None,
+        "suspected_family": None,
         "reason": "unreadable",
         "error": str(err),
     }
@@ -72,12 +83,22 @@ def _human(obj: dict[str, Any]) -> str:
         fam = f", {s['family']}" if s["family"] else ""
         text = f"{s['name']} ({s['category']}{fam}; {s['severity']})"
     elif status == "mixture":
-        text = " + ".join(f"{m['name']} {m['contribution']:.0%}" for m in obj["mixture"])
+        text = mixture_text(obj["mixture"])
+    elif status == "inconclusive":
+        near = obj.get("nearest") or {}
+        text = f"closest: {near.get('name')}, confirm in the laboratory"
     elif status == "no_match":
-        text = "no match" + (f" (nearest family: {obj['family']})" if obj["family"] else "")
+        text = "no match"
+        near, fam = obj.get("nearest"), obj.get("suspected_family")
+        if near:
+            text += f"; suspected analogue of {near['name']} ({near['category']})"
+        if fam:
+            text += f"; suspected family {fam['name']} (p {fam['probability']:.2f})"
     else:
         text = f"rejected: {obj['reason']}" + (f" ({obj['error']})" if obj.get("error") else "")
     conf = f"  confidence {obj['confidence']:.2f}" if status != "rejected" else ""
+    if status != "rejected" and obj.get("severity") in ("alarm", "warn"):
+        conf += f"  [{obj['severity']}]"
     hits = ", ".join(f"{h['name']} {h['score']:.3f}" for h in obj["hits"][:3])
     return f"{head}[{status}] {text}{conf}" + (f"\n    hits: {hits}" if hits else "")
 

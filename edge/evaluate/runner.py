@@ -276,23 +276,39 @@ def _narcotic_family(q: Query) -> bool:
 
 def calibration_records(
     outcomes: Sequence[Outcome], params: DecisionParams | None = None
-) -> list[tuple[str, dict[str, float], bool]]:
+) -> list[tuple[str, Any, bool]]:
     """``(question, evidence, label)`` records for :func:`fit_calibration`.
 
-    ``identified``: was the top hit present; ``component``: was each mixture component
-    present; ``family`` and ``analogue``: see :func:`family_records`, :func:`analogue_records`.
+    ``candidates``: the top hit and its rivals with the one present (single and unknown
+    queries; :func:`candidate_record`); ``component``: was each mixture component present;
+    ``family`` and ``analogue``: see :func:`family_records`, :func:`analogue_records`.
     """
     p = params or DecisionParams()
-    records: list[tuple[str, dict[str, float], bool]] = []
+    records: list[tuple[str, Any, bool]] = []
     for o in outcomes:
-        if o.status == "rejected" or not o.hits:
+        if o.status == "rejected" or not o.neighbours:
             continue
         ok = present(o.query)
-        top_ok = o.hits[0] in ok or bool(ok & set(o.twins))
-        records.append(("identified", o.evidence, top_ok))
+        if o.query.kind in ("single", "unknown"):
+            records.append(("candidates", candidate_record(o), True))
         for name, ev in o.components:
             records.append(("component", ev, name in ok))
     return records + family_records(outcomes, p.family_neighbours) + analogue_records(outcomes)
+
+
+def candidate_record(o: Outcome) -> dict[str, Any]:
+    """The top hit and its rivals (spectral twins merged into the top hit) with the index of
+    the one present (-1: none), for the ``identified`` conditional logit."""
+    ok = present(o.query)
+    twins = set(o.twins)
+    names = [o.neighbours[0][0]] + [n for n, _, _ in o.neighbours[1:] if n not in twins]
+    scores = [o.neighbours[0][2]] + [s for n, _, s in o.neighbours[1:] if n not in twins]
+    target = -1
+    if o.neighbours[0][0] in ok or ok & twins:
+        target = 0
+    else:
+        target = next((i for i, n in enumerate(names) if n in ok), -1)
+    return {"scores": scores, "target": target}
 
 
 def family_records(

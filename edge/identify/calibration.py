@@ -3,7 +3,12 @@
 Each model maps evidence features to a probability:
 
 ``identified``
-    that the best single match (the top hit) is present;
+    that the best single match (the top hit) is present: a conditional logit over the
+    candidates, ``P(i) = exp(z_i) / (1 + sum_j exp(z_j))`` with ``z = a + b * sharp(r)`` for
+    every candidate's own correlation ``r`` and the 1 standing for "none of them" (an
+    unknown). Each candidate answers for itself: close rivals share the probability, a
+    poor best match leaves it to "none", and a large gap at a poor match never reads as
+    certainty (which an additive model of score and gap would extrapolate to);
 ``component``
     that one component of an accepted mixture is present (its own evidence: share, fit lost
     without it, fit lost when another candidate takes its place);
@@ -49,7 +54,7 @@ FORMAT_VERSION = 2
 
 #: Features each model uses (names of :func:`features` keys).
 FEATURES: dict[str, tuple[str, ...]] = {
-    "identified": ("sharp_r1", "gap", "sharp_fit1", "replace1"),
+    "identified": ("sharp_r",),
     "component": ("sharp_fit", "share", "drop", "replace"),
     # P(the neighbours' family of an unknown is right), see edge.identify.family.
     "family": ("sharp_family_r", "family_share"),
@@ -61,7 +66,7 @@ FEATURES: dict[str, tuple[str, ...]] = {
 #: :data:`FLOOR_QUANTILE` of that feature over the right answers it was fitted on, a
 #: probability is capped under :data:`~edge.identify.result.INCONCLUSIVE_PROBABILITY`, so a
 #: spectrum explained worse than any right answer the calibration saw is never named.
-FLOORS: dict[str, str] = {"identified": "r1", "component": "fit"}
+FLOORS: dict[str, str] = {"component": "fit"}
 FLOOR_QUANTILE = 0.01
 #: The cap below a floor.
 BELOW_FLOOR = 0.45
@@ -82,6 +87,7 @@ def features(evidence: Mapping[str, float]) -> dict[str, float]:
     """
     r1 = float(evidence.get("r1", 0.0))
     return {
+        "sharp_r": sharp(float(evidence.get("r", r1))),
         "sharp_r1": sharp(r1),
         "gap": float(evidence.get("gap", 0.0)),
         "sharp_fit1": sharp(float(evidence.get("fit1", r1))),
@@ -105,10 +111,14 @@ class LogisticModel:
     intercept: float
     n_fit: int = 0
 
+    def predict_logit(self, feats: Mapping[str, float]) -> float:
+        """The linear score ``intercept + coef . x``."""
+        z = self.intercept + sum(c * feats[n] for c, n in zip(self.coef, self.names, strict=True))
+        return float(max(min(z, 50.0), -50.0))
+
     def predict(self, feats: Mapping[str, float]) -> float:
         """Calibrated probability for one decision's features."""
-        z = self.intercept + sum(c * feats[n] for c, n in zip(self.coef, self.names, strict=True))
-        return float(1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0))))
+        return float(1.0 / (1.0 + math.exp(-self.predict_logit(feats))))
 
     @classmethod
     def fit(
@@ -190,6 +200,18 @@ class Calibration:
             return min(p, BELOW_FLOOR)
         return p
 
+    def candidate_probabilities(self, scores: Sequence[float]) -> list[float]:
+        """P(each candidate is the substance present), best first, from the ``identified``
+        conditional logit; *scores* are the candidates' correlations (spectral twins
+        merged). 1/(n+1) each when uncalibrated."""
+        model = self.models.get("identified")
+        if model is None or not len(scores):
+            return [1.0 / (len(scores) + 1)] * len(scores)
+        z = np.array([model.predict_logit({"sharp_r": sharp(float(r))}) for r in scores])
+        top = max(float(z.max()), 0.0)
+        e = np.exp(z - top)
+        return [float(v) for v in e / (np.exp(-top) + e.sum())]
+
     def calibrated(self, question: str) -> bool:
         """True when a model for *question* was fitted."""
         return question in self.models
@@ -220,6 +242,12 @@ class Calibration:
                 )
                 for k, m in doc["models"].items()
             }
+            for k, m in models.items():
+                if k in FEATURES and m.names != FEATURES[k]:
+                    raise ModelError(
+                        f"calibration model {k!r} uses {list(m.names)}, this version expects"
+                        f" {list(FEATURES[k])}: recalibrate"
+                    )
             floors = {str(k): float(v) for k, v in dict(doc.get("floors", {})).items()}
             return cls(params, models, dict(doc.get("meta", {})), floors)
         except (KeyError, TypeError, ValueError) as err:
@@ -274,11 +302,14 @@ def find_calibration(*dirs: Path | None) -> Calibration:
 
 def fit_calibration(
     params: DecisionParams,
-    records: Sequence[tuple[str, Mapping[str, float], bool]],
+    records: Sequence[tuple[str, Mapping[str, Any], bool]],
     meta: Mapping[str, Any] | None = None,
     balance: bool = True,
 ) -> Calibration:
     """Fit one model per question from ``(question, evidence, correct)`` records.
+
+    Question ``candidates`` records (``{"scores", "target"}``) fit the ``identified``
+    conditional logit (:func:`fit_candidate_logit`); the others a logistic model each.
 
     With *balance*, each model's positive and negative records get equal total weight: the
     probabilities then do not depend on how many knowns and unknowns the challenge happened
@@ -291,7 +322,12 @@ def fit_calibration(
         right = [float(ev.get(key, 0.0)) for q, ev, c in records if q == question and c]
         if len(right) >= 20:
             floors[question] = round(float(np.quantile(right, FLOOR_QUANTILE)), 4)
+    cand = [ev for q, ev, _ in records if q == "candidates"]
+    if cand:
+        models["identified"] = fit_candidate_logit(cand, balance=balance)
     for question, names in FEATURES.items():
+        if question == "identified":
+            continue
         rows = [features(ev) for q, ev, _ in records if q == question]
         ok = [c for q, _, c in records if q == question]
         if not rows:
@@ -303,3 +339,44 @@ def fit_calibration(
             weights = [0.5 * len(ok) / (pos if c else neg) for c in ok]
         models[question] = LogisticModel.fit(names, rows, ok, weights=weights)
     return Calibration(params, models, dict(meta or {}), floors)
+
+
+def fit_candidate_logit(
+    records: Sequence[Mapping[str, Any]], balance: bool = True, l2: float = 1e-3
+) -> LogisticModel:
+    """Fit the ``identified`` conditional logit ``z = a + b * sharp(r)`` by maximum likelihood.
+
+    Each record holds ``scores`` (candidates' correlations, best first, twins merged) and
+    ``target``: the index of the candidate that is present, or -1 when none is. With
+    *balance*, records with and without a present candidate carry equal total weight.
+    """
+    feats = [np.array([sharp(float(r)) for r in rec["scores"]], dtype=np.float64) for rec in records]
+    target = [int(rec["target"]) for rec in records]
+    n_pos = sum(t >= 0 for t in target)
+    n_neg = len(target) - n_pos
+    if balance and n_pos and n_neg:
+        w8 = [0.5 * len(target) / (n_pos if t >= 0 else n_neg) for t in target]
+    else:
+        w8 = [1.0] * len(target)
+
+    def loss(theta: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
+        a, b = float(theta[0]), float(theta[1])
+        total, ga, gb = 0.0, 0.0, 0.0
+        for x, t, w in zip(feats, target, w8, strict=True):
+            z = np.concatenate(([0.0], a + b * x))  # index 0: none of them
+            m = float(z.max())
+            p = np.exp(z - m)
+            p /= p.sum()
+            k = t + 1
+            total -= w * (z[k] - m - math.log(float(np.exp(z - m).sum())))
+            # gradient of -log p_k
+            dz = p.copy()
+            dz[k] -= 1.0
+            ga += w * float(dz[1:].sum())
+            gb += w * float(dz[1:] @ x)
+        total += 0.5 * l2 * (a * a + b * b)
+        return total, np.array([ga + l2 * a, gb + l2 * b])
+
+    res = minimize(loss, np.array([-3.0, 3.0]), jac=True, method="L-BFGS-B")
+    a, b = (float(v) for v in res.x)
+    return LogisticModel(("sharp_r",), [b], a, len(records))

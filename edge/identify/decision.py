@@ -9,8 +9,9 @@ For one preprocessed spectrum:
 2. Mixture model (:mod:`edge.identify.mixture`) on the query aligned with the top hit: the
    top hit with its shift/width nuisance terms, then other entries only where they explain
    what instrument variants of the top hit cannot.
-3. Probabilities (:mod:`edge.identify.calibration`): that the top hit is present
-   (``identified`` model) and that each mixture component is present (``component`` model);
+3. Probabilities (:mod:`edge.identify.calibration`): that the top hit is present (the
+   ``identified`` conditional logit over the top hit, its rivals and "none of them") and that
+   each mixture component is present (``component`` model);
    for an unknown, the family its neighbours vote for (``family``) and whether it is a
    controlled analogue (``analogue``).
 4. The verdict (:mod:`edge.identify.verdict`): status, substance, severity and a confidence
@@ -118,7 +119,7 @@ def decide(
         "fit": mix.fit,
         "shift": float(found.shifts[0]) * step,
     }
-    p_single = calibration.probability("identified", evidence)
+    p_single = calibration.candidate_probabilities([r1, *rivals])[0]
     probabilities = {lib.entries[rows[0]].name: p_single}
     single = Candidate(rows[0], p_single, lib.entries[rows[0]].severity)
     components: list[tuple[str, dict[str, float]]] = []

@@ -127,11 +127,14 @@ class Identifier:
             )
         decision = self._decide(x, y, report, ambiguous=0)
         # Lone points on a coarse axis: spikes or narrow bands. Let the library decide which
-        # reading (none, the most outstanding one, two or three of them repaired) fits best.
+        # reading (none, the most outstanding one, two or three of them repaired) it explains
+        # best.
         n_amb = int(report.metrics.get("spikes_ambiguous", 0.0))
         for k in range(1, min(n_amb, AMBIGUOUS_VARIANTS) + 1):
             other = self._decide(x, y, report, ambiguous=k)
-            if other.evidence.get("r1", -1.0) > decision.evidence.get("r1", -1.0) + 1e-6:
+            # compared on the final model's fit: a repaired "spike" that was a minor
+            # component's band would raise the top hit's own score but lower the fit
+            if other.evidence.get("fit", -1.0) > decision.evidence.get("fit", -1.0) + 2e-3:
                 decision = other
         return decision
 

@@ -131,17 +131,3 @@ class Identification:
         )
         return d
 
-
-def spectral_shares(mixture: tuple[MixtureComponent, ...] | list[dict[str, Any]]) -> str:
-    """Mixture components as the officer should read them: names with spectral shares.
-
-    ``"Cocaine HCl (spectral share 0.63, p 0.99) + Lactose (spectral share 0.37, p 0.97)"``:
-    a share of the explained signal, never a bare percentage that reads as purity.
-    """
-    parts = []
-    for m in mixture:
-        d = m if isinstance(m, dict) else vars(m)
-        prob = d.get("probability")
-        p = f", p {float(prob):.2f}" if prob is not None else ""
-        parts.append(f"{d['name']} (spectral share {float(d['contribution']):.2f}{p})")
-    return " + ".join(parts)

@@ -14,7 +14,8 @@ Pure rules over what :mod:`edge.identify.decision` measured (no spectra here):
 3. ``inconclusive`` when the most probable candidate reaches
    :data:`~edge.identify.result.INCONCLUSIVE_PROBABILITY`: ``nearest`` names it ("closest:
    X, confirm in the laboratory"), severity ``warn`` when X is controlled (``alarm`` or
-   ``warn`` severity), else ``info``.
+   ``warn`` severity), else ``info``; its confidence stays below the identification level
+   (a component confirmed only inside an unconfirmed mixture model is capped there).
 4. ``no_match`` otherwise, ``confidence`` = 1 - the best candidate's probability; a suspected
    analogue (a controlled nearest neighbour with a calibrated analogue probability) makes it
    ``warn`` with ``nearest`` and ``suspected_family``.
@@ -23,6 +24,8 @@ Pure rules over what :mod:`edge.identify.decision` measured (no spectra here):
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from edge.identify.result import (
     IDENTIFY_PROBABILITY,
@@ -88,5 +91,8 @@ def verdict(
     top = max(pool, key=lambda c: c.probability)
     if top.probability >= inconclusive_at:
         sev: Severity = "warn" if top.severity in ("alarm", "warn") or analogue else "info"
-        return Verdict("inconclusive", top.probability, sev, nearest=top)
+        # A component confirmed only inside an unconfirmed mixture model supports no more
+        # than "inconclusive": its confidence stays below the identification level.
+        conf = min(top.probability, float(np.nextafter(identify_at, 0.0)))
+        return Verdict("inconclusive", conf, sev, nearest=top)
     return Verdict("no_match", 1.0 - top.probability, "warn" if analogue else "info")

@@ -167,12 +167,34 @@ def alarm_payload(
 
 
 def is_alarm(identification: Identification) -> bool:
-    """True when a result raises an alarm (never dropped from the outbox)."""
-    if identification.severity == "alarm":
-        return True
-    if identification.substance is not None and identification.substance.severity == "alarm":
-        return True
-    return any(m.severity == "alarm" for m in identification.mixture)
+    """True when a result raises an alarm (never dropped from the outbox).
+
+    The result's own severity decides: the verdict raises ``alarm`` only for a threat named
+    on its own calibrated evidence (:mod:`edge.identify.verdict`); an unconfirmed threat
+    component listed in a mixture, or the nearest substance of an inconclusive answer, makes
+    it ``warn`` at most.
+    """
+    return identification.severity == "alarm"
+
+
+def mixture_text(mixture: Any) -> str:
+    """Mixture components as an officer or a court should read them.
+
+    ``"Cocaine HCl (spectral share 0.63, p 0.99) + Lactose (spectral share 0.37, p 0.97)"``:
+    a component's share of the explained spectral signal is not a concentration or a
+    purity, so it is never shown as a bare percentage. *mixture* is a result's ``mixture``
+    list (dicts) or :class:`~edge.identify.result.MixtureComponent` objects.
+    """
+    parts = []
+    for m in mixture or ():
+        d = m if isinstance(m, Mapping) else vars(m)
+        prob = d.get("probability")
+        p = f", p {float(prob):.2f}" if isinstance(prob, int | float) else ""
+        share = d.get("contribution")
+        s = f"spectral share {float(share):.2f}" if isinstance(share, int | float) else ""
+        detail = ", ".join(x for x in (s, p.lstrip(", ")) if x)
+        parts.append(f"{d.get('name')} ({detail})" if detail else str(d.get("name")))
+    return " + ".join(parts)
 
 
 def result_payload(

@@ -348,7 +348,9 @@ class Service:
         summary: dict[str, Any] = {
             "scan_id": scan_id,
             "status": ident.status,
-            "_severity": "alarm" if messages.is_alarm(ident) else ident.severity,
+            "_severity": "alarm"
+            if messages.is_alarm(ident)
+            else ("inconclusive" if ident.status == "inconclusive" else ident.severity),
         }
         if job.consignment:
             summary["consignment"] = job.consignment

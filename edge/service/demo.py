@@ -33,6 +33,7 @@ from rich.table import Table
 from controlroom.monitor import check_signature
 from edge.config.schema import Config
 from edge.errors import EdgeError
+from edge.publish.messages import mixture_text
 from edge.publish.topics import Topics
 from edge.service.core import Service
 from edge.service.run import engine_factory, open_panel
@@ -153,7 +154,7 @@ def _describe(result: dict[str, Any], info: dict[str, Any] | None) -> Table:
         table.add_row("substance", escape(f"{sub.get('name')} [{sub.get('category')}]"))
     mix = result.get("mixture") or []
     if status == "mixture":
-        table.add_row("mixture", ", ".join(f"{m['name']} {m['contribution']:.0%}" for m in mix))
+        table.add_row("mixture", escape(mixture_text(mix)))
     if status == "no_match" and result.get("family"):
         table.add_row("nearest class", str(result["family"]))
     if result.get("reason"):

@@ -236,3 +236,24 @@ def test_auto_uses_the_board_factory_when_there_is_one() -> None:
         factory, is_mock = make_pin_factory("auto")
     assert factory is board and not is_mock
     board.close()
+
+
+def test_inconclusive_blinks_amber_with_three_beeps(panel: Panel) -> None:
+    panel.show_busy()
+    panel.show_result("inconclusive")
+    assert panel.state == "inconclusive" and panel.ready_led.is_lit
+    assert not panel.alarm_led.is_lit
+    seen, beeps, last = set(), 0, False
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        seen.add(bool(panel.busy_led.is_lit))
+        now = bool(panel.buzzer.is_active)
+        beeps += now and not last
+        last = now
+        time.sleep(0.01)
+    assert seen == {True, False}  # amber blinks: its own pattern, not warn's red blink
+    assert beeps == 3 and not panel.alarm_led.is_lit
+    panel.show_ready()
+    assert panel.state == "inconclusive"  # stays shown until the next scan
+    panel.show_busy()
+    assert panel.state == "busy" and panel.busy_led.is_lit
