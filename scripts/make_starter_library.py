@@ -10,6 +10,11 @@ Deterministic: the same tables give byte-identical output (the created time come
 ``library.toml``). ``--check`` rebuilds in memory and exits 1 when the committed library
 differs.
 
+Like ``spectra-edge library build``, it then fits the library's calibration
+(``models/library/calibration.json``, seeded, so the same code gives the same file) and
+copies it to ``edge/identify/calibration_default.json``, the fallback for libraries without
+their own; ``--no-calibrate`` skips both.
+
     .venv/bin/python scripts/make_starter_library.py            # writes models/library
     .venv/bin/python scripts/make_starter_library.py --check    # compares only
 """
@@ -35,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--src", type=Path, default=ROOT / "models" / "library-src")
     ap.add_argument("-o", "--out", type=Path, default=ROOT / "models" / "library")
     ap.add_argument("--check", action="store_true", help="compare with --out, write nothing")
+    ap.add_argument("--no-calibrate", action="store_true", help="do not fit calibration.json")
     args = ap.parse_args(argv)
     starter = build_starter(args.src)
     if args.check:
@@ -57,6 +63,16 @@ def main(argv: list[str] | None = None) -> int:
         description=starter.description,
     )
     print(f"wrote {args.out}: {len(starter.entries)} entries, sha256 {digest}")
+    if not args.no_calibrate:
+        from edge.evaluate.runner import calibrate_library
+        from edge.identify.calibration import CALIBRATION_FILE, DEFAULT_PATH
+        from edge.progress import progress
+
+        with progress("calibrating") as advance:
+            cal = calibrate_library(load_library(args.out), seed=0, progress=advance)
+        cal.save(args.out / CALIBRATION_FILE)
+        cal.save(DEFAULT_PATH)
+        print(f"wrote {args.out / CALIBRATION_FILE} and {DEFAULT_PATH.name}")
     return 0
 
 

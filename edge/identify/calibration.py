@@ -4,9 +4,9 @@ Each model maps evidence features to a probability:
 
 ``identified``
     that the best single match (the top hit) is present: a conditional logit over the
-    candidates, ``P(i) = exp(z_i) / (1 + sum_j exp(z_j))`` with ``z = a + b * sharp(r)`` for
-    every candidate's own correlation ``r`` and the 1 standing for "none of them" (an
-    unknown). Each candidate answers for itself: close rivals share the probability, a
+    candidates, ``P(i) = exp(z_i) / (1 + sum_j exp(z_j))`` with ``z = a + b * sharp(r) + c *
+    [first]`` for every candidate's own correlation ``r`` (and whether it is the best one)
+    and the 1 standing for "none of them" (an unknown). Each candidate answers for itself: close rivals share the probability, a
     poor best match leaves it to "none", and a large gap at a poor match never reads as
     certainty (which an additive model of score and gap would extrapolate to);
 ``component``
@@ -54,7 +54,7 @@ FORMAT_VERSION = 2
 
 #: Features each model uses (names of :func:`features` keys).
 FEATURES: dict[str, tuple[str, ...]] = {
-    "identified": ("sharp_r",),
+    "identified": ("sharp_r", "first"),
     "component": ("sharp_fit", "share", "drop", "replace"),
     # P(the neighbours' family of an unknown is right), see edge.identify.family.
     "family": ("sharp_family_r", "family_share"),
@@ -207,7 +207,10 @@ class Calibration:
         model = self.models.get("identified")
         if model is None or not len(scores):
             return [1.0 / (len(scores) + 1)] * len(scores)
-        z = np.array([model.predict_logit({"sharp_r": sharp(float(r))}) for r in scores])
+        x = candidate_features(scores)
+        z = np.array(
+            [model.predict_logit({"sharp_r": float(v[0]), "first": float(v[1])}) for v in x]
+        )
         top = max(float(z.max()), 0.0)
         e = np.exp(z - top)
         return [float(v) for v in e / (np.exp(-top) + e.sum())]
@@ -341,16 +344,28 @@ def fit_calibration(
     return Calibration(params, models, dict(meta or {}), floors)
 
 
+def candidate_features(scores: Sequence[float]) -> npt.NDArray[np.float64]:
+    """Per candidate: ``sharp(r)`` and whether it is the best candidate (first place)."""
+    x = np.zeros((len(scores), 2))
+    x[:, 0] = [sharp(float(r)) for r in scores]
+    if len(scores):
+        x[0, 1] = 1.0
+    return x
+
+
 def fit_candidate_logit(
     records: Sequence[Mapping[str, Any]], balance: bool = True, l2: float = 1e-3
 ) -> LogisticModel:
-    """Fit the ``identified`` conditional logit ``z = a + b * sharp(r)`` by maximum likelihood.
+    """Fit the ``identified`` conditional logit by maximum likelihood.
 
-    Each record holds ``scores`` (candidates' correlations, best first, twins merged) and
-    ``target``: the index of the candidate that is present, or -1 when none is. With
-    *balance*, records with and without a present candidate carry equal total weight.
+    ``z_i = a + b * sharp(r_i) + c * [i is the best candidate]``: besides each candidate's own
+    correlation, first place itself carries evidence (another instrument lowers every score,
+    the right one stays first). Each record holds ``scores`` (candidates' correlations, best
+    first, twins merged) and ``target``: the index of the candidate that is present, or -1
+    when none is. With *balance*, records with and without a present candidate carry equal
+    total weight.
     """
-    feats = [np.array([sharp(float(r)) for r in rec["scores"]], dtype=np.float64) for rec in records]
+    feats = [candidate_features(rec["scores"]) for rec in records]
     target = [int(rec["target"]) for rec in records]
     n_pos = sum(t >= 0 for t in target)
     n_neg = len(target) - n_pos
@@ -360,23 +375,23 @@ def fit_candidate_logit(
         w8 = [1.0] * len(target)
 
     def loss(theta: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
-        a, b = float(theta[0]), float(theta[1])
-        total, ga, gb = 0.0, 0.0, 0.0
-        for x, t, w in zip(feats, target, w8, strict=True):
-            z = np.concatenate(([0.0], a + b * x))  # index 0: none of them
+        a, w = float(theta[0]), theta[1:]
+        total = 0.0
+        grad = np.zeros(3)
+        for x, t, wt in zip(feats, target, w8, strict=True):
+            z = np.concatenate(([0.0], a + x @ w))  # index 0: none of them
             m = float(z.max())
-            p = np.exp(z - m)
-            p /= p.sum()
+            e = np.exp(z - m)
+            p = e / e.sum()
             k = t + 1
-            total -= w * (z[k] - m - math.log(float(np.exp(z - m).sum())))
-            # gradient of -log p_k
-            dz = p.copy()
+            total -= wt * (z[k] - m - math.log(float(e.sum())))
+            dz = p.copy()  # gradient of -log p_k with respect to z
             dz[k] -= 1.0
-            ga += w * float(dz[1:].sum())
-            gb += w * float(dz[1:] @ x)
-        total += 0.5 * l2 * (a * a + b * b)
-        return total, np.array([ga + l2 * a, gb + l2 * b])
+            grad[0] += wt * float(dz[1:].sum())
+            grad[1:] += wt * (dz[1:] @ x)
+        total += 0.5 * l2 * float(theta @ theta)
+        return total, grad + l2 * theta
 
-    res = minimize(loss, np.array([-3.0, 3.0]), jac=True, method="L-BFGS-B")
-    a, b = (float(v) for v in res.x)
-    return LogisticModel(("sharp_r",), [b], a, len(records))
+    res = minimize(loss, np.array([-3.0, 3.0, 0.0]), jac=True, method="L-BFGS-B")
+    a, b, c = (float(v) for v in res.x)
+    return LogisticModel(("sharp_r", "first"), [b, c], a, len(records))

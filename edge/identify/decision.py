@@ -193,10 +193,18 @@ def _identification(
         score = next((s for n, _, s in neighbours if n == e.name), 0.0)
         out["nearest"] = Nearest(e.name, e.category, e.family, round(max(score, 0.0), 4))
     fam = _family_for_unknown(prepared, neighbours, prediction, calibration, evidence)
+    if fam is not None and fam not in _controlled_families(prepared):
+        fam = None  # a suspected family is a controlled one, or none is named
     if fam is not None and (analogue or v.status == "inconclusive"):
         out["suspected_family"] = SuspectedFamily(fam, round(evidence["family_conf"], 4))
         out["family"] = fam
     return out
+
+
+def _controlled_families(prepared: PreparedLibrary) -> set[str]:
+    """Families (narcotic family, else category) of the library's alarm-severity entries."""
+    lib = prepared.library
+    return {family_name(prepared, i) for i, e in enumerate(lib.entries) if e.severity == "alarm"}
 
 
 def _analogue(

@@ -15,8 +15,10 @@ its neighbours do not: a band is wider than the axis step and lifts its neighbou
   spectrum tells them apart. The identifier lets the library decide: it identifies the
   spectrum as it is and with the one, two or three most outstanding ambiguous runs repaired,
   and keeps the answer that matches best (:meth:`edge.identify.identifier.Identifier.analyse`).
-- More than ``max_spikes`` spikes cannot be repaired (a glitching detector: the repairs
-  would rewrite the spectrum): the quality gate answers ``spike``
+- More than ``max_spikes`` spikes outside the water-vapour and CO2 regions (where residual
+  gas lines of a high-resolution instrument look just like spikes, and are repaired
+  harmlessly) cannot be repaired (a glitching detector: the repairs would rewrite the
+  spectrum): the quality gate answers ``spike``
   (:mod:`edge.preprocess.quality`) rather than let them become a confident wrong answer.
   A wider artefact is indistinguishable from a band by its shape (real spectra hold single
   bands many times taller than the rest), so it is left to the identification, whose
@@ -88,6 +90,14 @@ def _height_without(y: FloatArray, start: int, stop: int) -> float:
     return float(np.percentile(rest, 99.5) - np.percentile(rest, 0.5))
 
 
+#: Water vapour and CO2 line regions (cm-1).
+ATMOSPHERIC = ((1300.0, 2000.0), (2250.0, 2400.0), (3450.0, 4000.0))
+
+
+def _atmospheric(x: float) -> bool:
+    return any(lo <= x <= hi for lo, hi in ATMOSPHERIC)
+
+
 def find_spikes(
     values: npt.ArrayLike,
     *,
@@ -95,10 +105,12 @@ def find_spikes(
     window: int = 9,
     threshold: float = 10.0,
     max_width: int = 2,
-    max_spikes: int = 8,
+    max_spikes: int = 12,
     fine_step: float = 2.5,
+    wavenumbers: npt.ArrayLike | None = None,
 ) -> SpikeReport:
-    """Spikes in *values* (one spectrum on its native axis, in axis order, *step* cm-1 apart).
+    """Spikes in *values* (one spectrum on its native axis, in axis order, *step* cm-1 apart;
+    with *wavenumbers*, spikes in the atmospheric regions do not count towards the limit).
 
     Outliers are examined largest first, so a spike on top of a band is found as the point (or
     pair) that stands out of the band, and the band's own top is left alone.
@@ -142,7 +154,11 @@ def find_spikes(
                 amb_peaks[(start, stop)] = peak
             taken[max(start - 1, 0) : stop + 1] = True
             break
-    if len(repairable) > max_spikes:
+    counted = repairable
+    if wavenumbers is not None:
+        x = np.asarray(wavenumbers, dtype=np.float64)
+        counted = [r for r in repairable if not _atmospheric(float(x[r[0]]))]
+    if len(counted) > max_spikes:
         return SpikeReport((), tuple(sorted(repairable)))
     amb = tuple(sorted(ambiguous))
     return SpikeReport(tuple(sorted(repairable)), (), amb, tuple(amb_peaks[r] for r in amb))
@@ -186,5 +202,7 @@ def remove_spikes_native(
 
     x, y = sort_and_clean(wavenumbers, values)
     step = float(np.median(np.diff(x)))
-    report = find_spikes(y, step=step, window=window, threshold=threshold, max_width=max_width)
+    report = find_spikes(
+        y, step=step, window=window, threshold=threshold, max_width=max_width, wavenumbers=x
+    )
     return x, repair_spikes(y, report, ambiguous), report

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import shutil
 from pathlib import Path
 from typing import Any
@@ -69,8 +71,10 @@ def fit(
     epochs: int,
     batch_size: int = 64,
     learning_rate: float = 2e-3,
+    on_epoch: Callable[[int], None] | None = None,
 ) -> list[float]:
-    """Train with Adam and cosine decay; returns the loss per epoch."""
+    """Train with Adam and cosine decay; returns the loss per epoch (*on_epoch* is called
+    with 1 after each epoch: progress, no effect on the result)."""
     tf = import_tf()
     keras = tf.keras
     steps = epochs * int(np.ceil(len(x) / batch_size))
@@ -90,6 +94,11 @@ def fit(
         batch_size=batch_size,
         shuffle=True,
         verbose=0,
+        callbacks=(
+            [keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: on_epoch(1))]
+            if on_epoch is not None
+            else []
+        ),
     )
     return [float(v) for v in hist.history["loss"]]
 

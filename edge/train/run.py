@@ -31,6 +31,7 @@ from edge.identify.manifest import (
     VariantInfo,
     save_manifest,
 )
+from edge.progress import progress
 from edge.preprocess.chain import DEFAULT_SPEC, Spec, spec_grid, validate_spec
 from edge.train.augment import AugmentSpec
 from edge.train.dataset import LibraryView, Samples, make_samples
@@ -110,7 +111,10 @@ def train(
     tf.keras.utils.set_random_seed(st.seed)
     scale = 1.0 / max(float(np.std(tr.x)), 1e-9)
     model = build_model(grid.size, len(view.names), len(fam_labels), scale)
-    losses = fit(model, tr.x, tr.y_substance, tr.y_family, st.epochs, st.batch_size)
+    with progress("training", total=st.epochs) as advance:
+        losses = fit(
+            model, tr.x, tr.y_substance, tr.y_family, st.epochs, st.batch_size, on_epoch=advance
+        )
     log.info(
         "trained %d epochs, final loss %.4f (%.1f s)", st.epochs, losses[-1], time.monotonic() - t0
     )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from edge.identify.calibration import Calibration, DecisionParams, LogisticModel
 from edge.library import Library, LibraryEntry
 from edge.preprocess.grid import STANDARD_GRID
 
@@ -39,3 +42,18 @@ def synthetic_library(n: int, seed: int = 0, name: str = "synthetic") -> Library
         cat, fam = CATS[i % len(CATS)]
         entries.append(LibraryEntry.create(f"sub{i:03d}", cat, fam, valid_range=(650.0, 3998.0)))
     return Library(x, spectra, entries, name=name, version="t1")
+
+
+def decisive_calibration(**params: Any) -> Calibration:
+    """A hand-set calibration that decides clearly on synthetic libraries (unit tests):
+    a match above 0.99 correlation is identified, one below 0.9 is not; a mixture component
+    that explains its share and cannot be replaced is confirmed; close neighbours name a
+    family; a controlled nearest neighbour above 0.9 flags a suspected analogue."""
+    cal = Calibration(DecisionParams(**params))
+    cal.models["identified"] = LogisticModel(("sharp_r", "first"), [10.0, 0.0], -8.5)
+    cal.models["component"] = LogisticModel(
+        ("sharp_fit", "share", "drop", "replace"), [4.5, 0.0, 4.0, 15.0], -6.0
+    )
+    cal.models["family"] = LogisticModel(("sharp_family_r", "family_share"), [4.0, 0.0], -4.0)
+    cal.models["analogue"] = LogisticModel(("sharp_r1", "gap"), [6.0, 0.0], -6.0)
+    return cal

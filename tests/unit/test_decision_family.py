@@ -1,4 +1,6 @@
-"""The family of an unknown: neighbour vote, its calibrated confidence, the classifier's say."""
+"""Suspected analogues: the family of an unknown from its neighbour vote, its calibrated
+probability, the classifier's say; flagged only when a controlled substance is the nearest
+neighbour."""
 
 from __future__ import annotations
 
@@ -6,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from identify_helpers import band_spectrum, synthetic_library
+from identify_helpers import band_spectrum, decisive_calibration, synthetic_library
 
 from edge.evaluate.challenge import Query
-from edge.evaluate.runner import Outcome, family_records
+from edge.evaluate.runner import Outcome, analogue_records, family_records
 from edge.identify.calibration import (
     Calibration,
     DecisionParams,
@@ -52,10 +54,10 @@ def prepared() -> PreparedLibrary:
 
 
 def family_calibration(**params: float) -> Calibration:
-    """A family model that trusts close neighbours: P = 0.5 at family_r 0.9 (sharp 1)."""
-    cal = Calibration(DecisionParams(**params))  # type: ignore[arg-type]
-    cal.models["family"] = LogisticModel(("sharp_family_r", "family_share"), [4.0, 0.0], -4.0)
-    return cal
+    """Decisive models (identified only above 0.99 correlation) with a family model that
+    trusts close neighbours (P = 0.5 at family_r 0.9) and an analogue model that flags a
+    controlled nearest neighbour above 0.9."""
+    return decisive_calibration(**params)
 
 
 def analogue(prepared: PreparedLibrary, row: int, seed: int, weight: float) -> np.ndarray:
@@ -89,14 +91,18 @@ def clf(family: str, p: float, substance: str = "none", ps: float = 0.9) -> Fake
 
 
 def test_close_analogue_named_far_unknown_not(prepared: PreparedLibrary) -> None:
-    cal = family_calibration(identify_min_r=0.995)
-    close = decide_on(prepared, analogue(prepared, 5, 31, 0.15), cal)  # sub005: opioid
+    cal = family_calibration()
+    close = decide_on(prepared, analogue(prepared, 5, 31, 0.3), cal)  # sub005: opioid
     r = close.identification
-    assert r.status == "no_match" and r.family == "opioid"
+    assert r.status in ("no_match", "inconclusive") and r.family == "opioid"
+    assert r.severity == "warn"  # a suspected analogue of a controlled substance
+    assert r.nearest is not None and r.nearest.name == "sub005"
+    assert r.suspected_family is not None and r.suspected_family.name == "opioid"
+    assert r.suspected_family.probability == pytest.approx(close.evidence["family_conf"], 1e-3)
     assert close.evidence["family_conf"] >= 0.5 and close.evidence["family_r"] > 0.9
     far = decide_on(prepared, band_spectrum(np.random.default_rng(77), X), cal)
     assert far.identification.status == "no_match" and far.identification.family is None
-    assert far.evidence["family_conf"] < 0.5
+    assert far.identification.severity == "info" and far.identification.nearest is None
     # The neighbours of every decision are kept (name, family, score), best first.
     assert close.neighbours[0][:2] == ("sub005", "opioid")
     assert [s for _, _, s in close.neighbours] == sorted(
@@ -105,14 +111,23 @@ def test_close_analogue_named_far_unknown_not(prepared: PreparedLibrary) -> None
 
 
 def test_no_family_without_a_family_model(prepared: PreparedLibrary) -> None:
-    cal = Calibration(DecisionParams(identify_min_r=0.995))
-    d = decide_on(prepared, analogue(prepared, 5, 31, 0.15), cal, clf("opioid", 0.99))
-    assert d.identification.status == "no_match" and d.identification.family is None
+    cal = family_calibration()
+    del cal.models["family"]
+    d = decide_on(prepared, analogue(prepared, 5, 31, 0.3), cal, clf("opioid", 0.99))
+    assert d.identification.family is None and d.identification.suspected_family is None
+
+
+def test_benign_nearest_neighbour_flags_nothing(prepared: PreparedLibrary) -> None:
+    """An unknown close to a cutting agent (sub003) is not a suspected analogue."""
+    d = decide_on(prepared, analogue(prepared, 3, 31, 0.5), family_calibration())
+    r = d.identification
+    assert r.status in ("no_match", "inconclusive") and r.severity == "info"
+    assert r.suspected_family is None
 
 
 def test_classifier_backs_or_vetoes_the_neighbours(prepared: PreparedLibrary) -> None:
-    cal = family_calibration(identify_min_r=0.995, family_min_prob=0.6)
-    y_close = analogue(prepared, 5, 31, 0.15)
+    cal = family_calibration(family_min_prob=0.6)
+    y_close = analogue(prepared, 5, 31, 0.3)
     assert decide_on(prepared, y_close, cal, clf("opioid", 0.9)).identification.family == "opioid"
     # A sure family head that disagrees vetoes; an unsure one does not.
     assert decide_on(prepared, y_close, cal, clf("stimulant", 0.9)).identification.family is None
@@ -123,6 +138,7 @@ def test_classifier_backs_or_vetoes_the_neighbours(prepared: PreparedLibrary) ->
     y_far = analogue(prepared, 5, 32, 0.8)
     weak = decide_on(prepared, y_far, cal)
     assert weak.identification.family is None and weak.evidence["family_conf"] < 0.5
+    assert weak.identification.severity == "warn"  # its nearest is controlled: look closer
     name, fam, _ = weak.neighbours[0]
     other = "precursor" if fam != "precursor" else "benign"
     lib = prepared.library
@@ -154,6 +170,22 @@ def test_substance_families_sum_per_family() -> None:
 def outcome(kind: str, truth: str, family: str, neighbours) -> Outcome:
     q = Query(np.zeros(2), np.zeros(2), kind, (truth,), family=family)
     return Outcome(q, "no_match", (), (), None, 0.5, True, {}, (), tuple(neighbours))
+
+
+def test_analogue_records_leave_the_known_compound_out() -> None:
+    single = outcome(
+        "single", "morphine", "opioid", [("morphine", "opioid", 0.99), ("heroin", "opioid", 0.8),
+                                         ("mdma", "stimulant", 0.7)]
+    )
+    benign = outcome(
+        "unknown", "sugar", "benign", [("heroin", "opioid", 0.6), ("mdma", "stimulant", 0.5)]
+    )
+    not_ctrl = outcome(
+        "unknown", "x", "benign", [("lactose", "cutting_agent", 0.9), ("mdma", "stimulant", 0.5)]
+    )
+    recs = analogue_records([single, benign, not_ctrl])
+    assert [(q, ok) for q, _, ok in recs] == [("analogue", True), ("analogue", False)]
+    assert recs[0][1] == {"r1": 0.8, "gap": pytest.approx(0.1)}  # morphine itself left out
 
 
 def test_family_records_leave_the_known_compound_out() -> None:
@@ -193,7 +225,7 @@ def test_family_model_is_fitted_and_calibrated() -> None:
     ]
     cal = fit_calibration(DecisionParams(), recs)
     assert cal.calibrated("family")
-    pred = np.array([cal.confidence("family", {"family_r": a, "family_share": 0.9}) for a in r])
+    pred = np.array([cal.probability("family", {"family_r": a, "family_share": 0.9}) for a in r])
     for lo, hi in ((0.0, 0.3), (0.3, 0.7), (0.7, 1.0)):
         m = (pred >= lo) & (pred < hi)
         assert m.sum() > 100
@@ -201,8 +233,7 @@ def test_family_model_is_fitted_and_calibrated() -> None:
     assert not fit_calibration(DecisionParams(), []).calibrated("family")
 
 
-def test_older_calibration_files_still_load() -> None:
-    doc = Calibration().to_json()
-    doc["params"]["neighbour_family_min_r"] = 0.5  # retired parameter
-    back = Calibration.from_json(doc)
+def test_calibration_without_models_loads_and_decides_nothing() -> None:
+    back = Calibration.from_json(Calibration().to_json())
     assert back.params == DecisionParams() and not back.calibrated("family")
+    assert back.probability("component", {}) == 0.5

@@ -68,10 +68,15 @@ def test_two_point_spike_and_negative_spike() -> None:
 def test_a_glitching_detector_cannot_be_repaired() -> None:
     x = np.arange(650.0, 4000.0, 2.0)
     y = bands(x)
-    for i in range(100, 1600, 100):  # fifteen spikes: more than any repair should rewrite
+    for i in range(30, 330, 20):  # fifteen spikes below 1300 cm-1: a glitching detector
         y[i] += 1.0
-    rep = find_spikes(y, step=2.0)
+    rep = find_spikes(y, step=2.0, wavenumbers=x)
     assert len(rep.unrepairable) == 15 and not rep.repairable
+    vapour = bands(x)
+    for i in range(360, 640, 20):  # fourteen lone lines in the water-vapour region
+        vapour[i] += 0.05
+    rep = find_spikes(vapour, step=2.0, wavenumbers=x)
+    assert len(rep.repairable) >= 10 and not rep.unrepairable  # repaired, not a glitch
     assert SPIKE in check_quality(x, y).reasons
     assert SPIKE not in check_quality(x, bands(x)).reasons
 
