@@ -4,8 +4,8 @@ Each failed gate adds a stable reason code (these strings are part of the MQTT c
 
 - ``saturated``: too many detector pixels at ADC full scale (sample or background), or an
   absorbance so high that no light came back (or the file's y units are wrong).
-- ``low_signal``: the background single-beam signal is too weak, or the absorbance noise is
-  above ``max_noise``.
+- ``low_signal``: the background single-beam signal is too weak, or no band stands out of an
+  absorbance noise above ``max_noise``.
 - ``no_sample``: the crystal is empty: no band stands out of the spectrum's own noise by
   ``min_sample_snr`` in the regions free of atmospheric lines (the residual water vapour and
   CO2 of a drifting background are not a sample). Relative to the noise, not a fixed
@@ -57,7 +57,8 @@ class QualityLimits:
 
     max_saturated_fraction: float = 0.002
     min_background_fraction: float = 0.05
-    #: Absorbance noise (one point's sigma) above which a spectrum is too noisy to use.
+    #: Absorbance noise (one point's sigma) above which a spectrum without bands standing out
+    #: of it is too noisy to tell (``low_signal``) rather than empty (``no_sample``).
     max_noise: float = 0.01
     #: Band strength over noise below which the crystal counts as empty.
     min_sample_snr: float = 10.0
@@ -191,11 +192,14 @@ def check_quality(
     metrics["band_absorbance"] = strength
     metrics["noise"] = noise
     metrics["snr"] = strength / noise if noise > 0 else float("inf")
-    if noise > lim.max_noise:
-        if LOW_SIGNAL not in reasons:
-            reasons.append(LOW_SIGNAL)
-    elif strength < max(lim.min_sample_snr * noise, lim.min_band_absorbance):
-        reasons.append(NO_SAMPLE)
+    if strength < max(lim.min_sample_snr * noise, lim.min_band_absorbance):
+        # Nothing stands out of the noise: an empty crystal, or so much noise that a sample
+        # could not show (then the light is the problem, not the crystal).
+        if noise > lim.max_noise:
+            if LOW_SIGNAL not in reasons:
+                reasons.append(LOW_SIGNAL)
+        else:
+            reasons.append(NO_SAMPLE)
 
     if background_age_s is not None:
         metrics["background_age_s"] = float(background_age_s)

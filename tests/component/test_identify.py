@@ -100,7 +100,7 @@ def test_classifier_is_consulted_but_never_names_a_family_alone(library) -> None
     del cal.models["family"]
     ident = Identifier(library, clf, calibration=cal)
     r = ident.identify(*measured(band_spectrum(np.random.default_rng(98), X)))
-    assert clf.calls == 1 and r.status == "no_match" and r.family is None
+    assert clf.calls == 1 and r.status in ("no_match", "inconclusive") and r.family is None
     assert r.versions["model"] == "fake-1"
 
 
@@ -129,12 +129,12 @@ def test_confidence_is_calibrated_on_held_out_challenges() -> None:
     out = run(
         ident, build_challenge(lib, split, seed=77, perturbation=hard, mixtures2=60, mixtures3=20)
     )
+    answered = [o for o in out if o.status != "rejected"]
+    assert len(answered) > 0.5 * len(out)
     rel = reliability(out)
-    acc = np.mean([o.claim_right for o in out])
-    assert 0.5 < acc < 0.995  # hard enough that confidence has something to say
     assert rel["ece"] < 0.1, rel
     # confident answers are right more often than unconfident ones
-    hi = [o.claim_right for o in out if o.confidence >= 0.9]
-    lo = [o.claim_right for o in out if o.confidence < 0.9]
+    hi = [o.claim_right for o in answered if o.confidence >= 0.9]
+    lo = [o.claim_right for o in answered if o.confidence < 0.9]
     assert hi and lo and np.mean(hi) > np.mean(lo) + 0.1
-    assert np.mean(hi) >= 0.9  # what is named at >= 0.9 is right at least that often
+    assert np.mean(hi) >= 0.9  # what is claimed at >= 0.9 is right at least that often
