@@ -133,20 +133,24 @@ class _Model:
     def __init__(self, index: SearchIndex, q: F64, keep: BoolArray, nuisance: bool) -> None:
         self.index, self.q, self.keep, self.nuisance = index, q, keep, nuisance
         self.slot: dict[tuple[str, int], int] = {}
-        self.vecs: list[F64] = []
-        self.gram = np.zeros((0, 0))
-        self.rhs = np.zeros(0)
+        self.store = np.zeros((16, q.size))
+        self.n = 0
+        self.gram = np.zeros((16, 16))
+        self.rhs = np.zeros(16)
 
     def _add(self, key: tuple[str, int], vec: F64) -> int:
-        i = len(self.vecs)
-        self.vecs.append(vec)
-        row = np.array([float(v @ vec) for v in self.vecs])
-        g = np.zeros((i + 1, i + 1))
-        g[:i, :i] = self.gram
-        g[i, :] = row
-        g[:, i] = row
-        self.gram = g
-        self.rhs = np.append(self.rhs, float(vec @ self.q))
+        i = self.n
+        if i == self.store.shape[0]:  # grow the buffers
+            cap = 2 * i
+            store, gram, rhs = np.zeros((cap, self.q.size)), np.zeros((cap, cap)), np.zeros(cap)
+            store[:i], gram[:i, :i], rhs[:i] = self.store, self.gram[:i, :i], self.rhs[:i]
+            self.store, self.gram, self.rhs = store, gram, rhs
+        self.store[i] = vec
+        dots = self.store[: i + 1] @ vec
+        self.gram[i, : i + 1] = dots
+        self.gram[: i + 1, i] = dots
+        self.rhs[i] = float(vec @ self.q)
+        self.n = i + 1
         self.slot[key] = i
         return i
 
@@ -160,7 +164,7 @@ class _Model:
 
     def unit(self, r: int) -> F64:
         """The unit vector of library row *r*."""
-        return self.vecs[self.row(r)]
+        return self.store[self.row(r)]
 
     def nuisance_slots(self, r: int) -> list[int]:
         """Slots of *r*'s shift and width terms."""
@@ -178,8 +182,9 @@ class _Model:
         idx = [self.row(r) for r in rows]
         if self.nuisance and rows:
             idx += self.nuisance_slots(rows[0])
-        gram = self.gram[np.ix_(idx, idx)]
-        rhs = self.rhs[idx]
+        ix = np.asarray(idx)
+        gram = self.gram[ix[:, None], ix]
+        rhs = self.rhs[ix]
         coef = bounded_lstsq(gram, rhs, len(rows))
         rss = float(1.0 - 2 * coef @ rhs + coef @ gram @ coef)
         return coef[: len(rows)], max(rss, 0.0)

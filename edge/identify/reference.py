@@ -155,9 +155,16 @@ class PreparedLibrary:
         """Rows whose library spectra correlate with *row*'s by at least *min_r* (itself
         excluded): entries no instrument can tell apart from it (a substance held twice, or
         spectral twins such as polyethylene and a polyethylene fibre)."""
-        v = np.asarray(self.index.matrix[row], dtype=np.float64)
-        sims = np.asarray(self.index.matrix, dtype=np.float64) @ v
-        return frozenset(int(i) for i in np.flatnonzero(sims >= min_r) if int(i) != row)
+        cache: dict[tuple[int, float], frozenset[int]] = self.__dict__.setdefault("_twins", {})
+        hit = cache.get((row, min_r))
+        if hit is None:
+            v = np.asarray(self.index.matrix[row], dtype=np.float32)
+            sims = self.index.matrix @ v
+            hit = frozenset(int(i) for i in np.flatnonzero(sims >= min_r) if int(i) != row)
+            if len(cache) >= 4096:
+                cache.clear()
+            cache[(row, min_r)] = hit
+        return hit
 
     def __len__(self) -> int:
         return len(self.library)

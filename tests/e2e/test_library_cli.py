@@ -151,3 +151,38 @@ def test_exported_jcamp_rebuilds_with_metadata(tmp_path: Path) -> None:
         np.testing.assert_allclose(
             rebuilt.absorbance(e.name)[1], shipped.absorbance(e.name)[1], atol=1e-5
         )
+
+
+def test_build_calibrates_by_default_and_identification_warns_without(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from edge.identify.identifier import Identifier
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i, c in enumerate((900, 1200, 1500, 1750, 2900, 3300)):
+        _csv(src / f"s{i}.csv", c, f"S{i}", "benign")
+    out = tmp_path / "calibrated"
+    assert main(["library", "build", str(src), "-o", str(out)]) == 0
+    assert (out / "calibration.json").is_file()
+    assert "calibration.json: fitted on" in capsys.readouterr().out
+    ident = Identifier(load_library(out))
+    assert ident.calibration_status == {
+        "source": str(out / "calibration.json"),
+        "matches_library": True,
+    }
+    bare = tmp_path / "bare"
+    assert main(["library", "build", str(src), "-o", str(bare), "--no-calibrate"]) == 0
+    assert not (bare / "calibration.json").exists()
+    assert "not calibrated" in capsys.readouterr().err
+    with caplog.at_level("WARNING"):
+        ident = Identifier(load_library(bare))
+    assert "no calibration.json" in caplog.text
+    assert ident.calibration_status["source"] == "default"
+    assert not ident.calibration_status["matches_library"]
+    assert main(["library", "info", str(bare)]) == 0
+    assert "none (identification uses the shipped default" in capsys.readouterr().out
+    assert main(["library", "calibrate", str(bare)]) == 0
+    assert (bare / "calibration.json").is_file()
+    assert main(["library", "info", str(bare)]) == 0
+    assert "calibration.json," in capsys.readouterr().out

@@ -54,3 +54,44 @@ def test_rfc3339_utc_milliseconds_truncated() -> None:
     assert rfc3339(when.replace(microsecond=0)) == "2026-01-02T03:04:05.000Z"
     ist = timezone(timedelta(hours=5, minutes=30))
     assert rfc3339(datetime(2026, 1, 2, 8, 34, 5, 999999, tzinfo=ist)) == "2026-01-02T03:04:05.999Z"
+
+
+def test_new_verdict_fields_validate_and_read_as_spectral_shares() -> None:
+    from edge.identify.result import Nearest, SuspectedFamily
+    from edge.publish.messages import is_alarm, mixture_text
+
+    key = DeviceKey.generate()
+    inconclusive = Identification(
+        status="inconclusive",
+        substance=None,
+        confidence=0.74,
+        severity="warn",
+        family="cathinone",
+        nearest=Nearest("mephedrone", "narcotic", "cathinone", 0.91),
+        suspected_family=SuspectedFamily("cathinone", 0.66),
+    )
+    p = result_payload(inconclusive, device="d1", post="p1", seq=8)
+    validate("scan-result", key.sign(p))
+    assert p["nearest"]["name"] == "mephedrone" and p["suspected_family"]["probability"] == 0.66
+    assert not is_alarm(inconclusive)  # warn: look closer, no alarm
+    mix = Identification(
+        status="mixture",
+        substance=Substance("lactose", "cutting_agent", None, "info"),
+        confidence=0.95,
+        mixture=(
+            MixtureComponent("lactose", 0.63, "cutting_agent", "info", 0.99),
+            MixtureComponent("heroin", 0.37, "narcotic", "alarm", 0.95),
+        ),
+        severity="alarm",
+    )
+    p = result_payload(mix, device="d1", post="p1", seq=9)
+    validate("scan-result", key.sign(p))
+    text = mixture_text(p["mixture"])
+    assert text == (
+        "lactose (spectral share 0.63, p 0.99) + heroin (spectral share 0.37, p 0.95)"
+    )
+    assert "%" not in text and is_alarm(mix)
+    # an unconfirmed threat component listed in a warn result is no alarm
+    assert not is_alarm(
+        Identification("mixture", mix.substance, 0.95, mixture=mix.mixture, severity="warn")
+    )
