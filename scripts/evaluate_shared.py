@@ -192,7 +192,10 @@ def run_xsource(data: Path, args: argparse.Namespace, work: Path) -> dict[str, A
         flush=True,
     )
     summary = evaluate_labelled(
-        lib, xsource_queries(data), calibration=find_calibration(path), held_out=not args.no_held_out
+        lib,
+        xsource_queries(data),
+        calibration=find_calibration(path),
+        held_out=not args.no_held_out,
     )
     return summary
 
@@ -271,12 +274,22 @@ def main() -> int:
         rows = []
         for k in ("top1_hit", "top3", "top1", "identified_wrong", "inconclusive_right", "no_match"):
             rows.append(
-                (k, _target(LABELLED_TARGETS.get(k)), x["known"]["product"][k], x["known"]["baseline"][k])
+                (
+                    k,
+                    _target(LABELLED_TARGETS.get(k)),
+                    x["known"]["product"][k],
+                    x["known"]["baseline"][k],
+                )
             )
         if "held_out" in x:
             for k in ("held_out_named", "held_out_inconclusive"):
                 rows.append(
-                    (k, _target(LABELLED_TARGETS.get(k)), x["held_out"]["product"][k], x["held_out"]["baseline"][k])
+                    (
+                        k,
+                        _target(LABELLED_TARGETS.get(k)),
+                        x["held_out"]["product"][k],
+                        x["held_out"]["baseline"][k],
+                    )
                 )
         print_table("xsource-dev (real spectra from other laboratories)", rows)
         for src, d in x["by_source"].items():
@@ -286,7 +299,12 @@ def main() -> int:
             ]
             if "held_out" in d:
                 src_rows.append(
-                    ("held_out_named", "", d["held_out"]["product"]["held_out_named"], d["held_out"]["baseline"]["held_out_named"])
+                    (
+                        "held_out_named",
+                        "",
+                        d["held_out"]["product"]["held_out_named"],
+                        d["held_out"]["baseline"]["held_out_named"],
+                    )
                 )
             print_table(f"xsource-dev, queries from {src}", src_rows)
     print(json.dumps(result, indent=1, default=str))

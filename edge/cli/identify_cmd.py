@@ -89,11 +89,12 @@ def _human(obj: dict[str, Any]) -> str:
         text = f"closest: {near.get('name')}, confirm in the laboratory"
     elif status == "no_match":
         text = "no match"
-        near, fam = obj.get("nearest"), obj.get("suspected_family")
-        if near:
-            text += f"; suspected analogue of {near['name']} ({near['category']})"
-        if fam:
-            text += f"; suspected family {fam['name']} (p {fam['probability']:.2f})"
+        analogue: dict[str, Any] | None = obj.get("nearest")
+        suspected: dict[str, Any] | None = obj.get("suspected_family")
+        if analogue:
+            text += f"; suspected analogue of {analogue['name']} ({analogue['category']})"
+        if suspected:
+            text += f"; suspected family {suspected['name']} (p {suspected['probability']:.2f})"
     else:
         text = f"rejected: {obj['reason']}" + (f" ({obj['error']})" if obj.get("error") else "")
     conf = f"  confidence {obj['confidence']:.2f}" if status != "rejected" else ""

@@ -242,9 +242,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     b.add_argument("--name", help="library name (default: the directory name)")
     b.add_argument("--lib-version", default="1", metavar="VERSION", help="library version")
     b.add_argument("--strict", action="store_true", help="abort on any bad file")
-    b.add_argument(
-        "--no-calibrate", action="store_true", help="do not fit LIB/calibration.json"
-    )
+    b.add_argument("--no-calibrate", action="store_true", help="do not fit LIB/calibration.json")
     b.set_defaults(handler=_build)
 
     c = ls.add_parser(

@@ -113,7 +113,8 @@ def evaluate_library(
         "false_alarm_examples": [
             {"truth": o.query.truth[0], "answer": list(o.names), "confidence": o.confidence}
             for o in ours
-            if o.severity == "alarm" and o.query.kind in ("single", "unknown")
+            if o.severity == "alarm"
+            and o.query.kind in ("single", "unknown")
             and not _controlled(library, o.query.truth[0])
         ],
         "calibration": {

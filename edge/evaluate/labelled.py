@@ -107,8 +107,12 @@ def evaluate_labelled(
         "known": {"product": _known_metrics(ours), "baseline": _known_metrics(base)},
         "by_source": {
             src: {
-                "product": _known_metrics([o for o, s in zip(ours, spectra, strict=True) if s.source == src]),
-                "baseline": _known_metrics([o for o, s in zip(base, spectra, strict=True) if s.source == src]),
+                "product": _known_metrics(
+                    [o for o, s in zip(ours, spectra, strict=True) if s.source == src]
+                ),
+                "baseline": _known_metrics(
+                    [o for o, s in zip(base, spectra, strict=True) if s.source == src]
+                ),
             }
             for src in sources
         },
@@ -142,7 +146,10 @@ def evaluate_labelled(
                 "n": len(outs),
             }
 
-        summary["held_out"] = {"product": held_metrics(held_ours), "baseline": held_metrics(held_base)}
+        summary["held_out"] = {
+            "product": held_metrics(held_ours),
+            "baseline": held_metrics(held_base),
+        }
         for src in sources:
             sel = [i for i, s in enumerate(held_src) if s == src]
             summary["by_source"][src]["held_out"] = {

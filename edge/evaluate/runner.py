@@ -347,7 +347,11 @@ def analogue_records(
     for o in outcomes:
         if o.query.kind not in ("unknown", "single") or not o.neighbours:
             continue
-        nb = [(n, f, s) for n, f, s in o.neighbours if not (o.query.kind == "single" and n in present(o.query))]
+        nb = [
+            (n, f, s)
+            for n, f, s in o.neighbours
+            if not (o.query.kind == "single" and n in present(o.query))
+        ]
         if len(nb) < 2 or nb[0][1] not in ctrl:
             continue
         ev = {"r1": nb[0][2], "gap": nb[0][2] - nb[1][2]}

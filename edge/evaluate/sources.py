@@ -80,8 +80,15 @@ def cross_source_queries(library: Library) -> list[tuple[tuple[int, ...], list[Q
             src = source_key(library.entries[r])
             others = [o for o in rows if source_key(library.entries[o]) != src]
             fam = family_of(library, r)
-            single = Query(x, y, "single", (names[others[0]],), (1.0,), fam,
-                           accept=tuple(names[o] for o in others[1:]))
+            single = Query(
+                x,
+                y,
+                "single",
+                (names[others[0]],),
+                (1.0,),
+                fam,
+                accept=tuple(names[o] for o in others[1:]),
+            )
             keep = tuple(sorted(everything - {o for o in rows if o not in others}))
             out.append((keep, [single]))
             unknown = Query(x, y, "unknown", (names[r],), (1.0,), fam)

@@ -6,9 +6,10 @@ Each model maps evidence features to a probability:
     that the best single match (the top hit) is present: a conditional logit over the
     candidates, ``P(i) = exp(z_i) / (1 + sum_j exp(z_j))`` with ``z = a + b * sharp(r) + c *
     [first]`` for every candidate's own correlation ``r`` (and whether it is the best one)
-    and the 1 standing for "none of them" (an unknown). Each candidate answers for itself: close rivals share the probability, a
-    poor best match leaves it to "none", and a large gap at a poor match never reads as
-    certainty (which an additive model of score and gap would extrapolate to);
+    and the 1 standing for "none of them" (an unknown). Each candidate answers for itself:
+    close rivals share the probability, a poor best match leaves it to "none", and a large
+    gap at a poor match never reads as certainty (which an additive model of score and gap
+    would extrapolate to);
 ``component``
     that one component of an accepted mixture is present (its own evidence: share, fit lost
     without it, fit lost when another candidate takes its place);

@@ -88,9 +88,7 @@ def decide(
     k = max(top_k, params.mixture.candidates, params.family_neighbours, 2)
     vector, keep = prepared.reduce(vector, keep)
     step = float(prepared.grid[1] - prepared.grid[0]) * prepared.stride
-    found = best_matches(
-        prepared.index, vector, keep, k, shifts_in_points(params.match, step)
-    )
+    found = best_matches(prepared.index, vector, keep, k, shifts_in_points(params.match, step))
     rows = [int(i) for i in found.rows]
     scores = np.clip(found.scores, -1.0, 1.0)
     hits = tuple(

@@ -146,9 +146,7 @@ class Identifier:
         *,
         ambiguous: int,
     ) -> Decision:
-        vector, keep = preprocess_with_mask(
-            x, y, self.prepared.spec, ambiguous_spikes=ambiguous
-        )
+        vector, keep = preprocess_with_mask(x, y, self.prepared.spec, ambiguous_spikes=ambiguous)
         prediction = None
         if self.classifier is not None:
             cvec = vector

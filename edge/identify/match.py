@@ -58,9 +58,7 @@ class Matches:
         return float(self.shifts[hit[0]]) if hit.size else 0.0
 
 
-def shift_vector(
-    vector: npt.ArrayLike, keep: BoolArray, shift: float
-) -> tuple[F64, BoolArray]:
+def shift_vector(vector: npt.ArrayLike, keep: BoolArray, shift: float) -> tuple[F64, BoolArray]:
     """*vector* moved by *shift* points (positive: towards higher index), renormalised.
 
     Points whose source falls outside *keep* are dropped from the mask.

@@ -130,4 +130,3 @@ class Identification:
             None if self.suspected_family is None else dict(vars(self.suspected_family))
         )
         return d
-

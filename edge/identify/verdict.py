@@ -90,9 +90,9 @@ def verdict(
     pool = [single, *comps]
     top = max(pool, key=lambda c: c.probability)
     if top.probability >= inconclusive_at:
-        sev: Severity = "warn" if top.severity in ("alarm", "warn") or analogue else "info"
+        near_sev: Severity = "warn" if top.severity in ("alarm", "warn") or analogue else "info"
         # A component confirmed only inside an unconfirmed mixture model supports no more
         # than "inconclusive": its confidence stays below the identification level.
         conf = min(top.probability, float(np.nextafter(identify_at, 0.0)))
-        return Verdict("inconclusive", conf, sev, nearest=top)
+        return Verdict("inconclusive", conf, near_sev, nearest=top)
     return Verdict("no_match", 1.0 - top.probability, "warn" if analogue else "info")

@@ -143,8 +143,9 @@ def build_library(
     """Import every spectrum in *sources* into a new library written at *out*.
 
     Bad files are collected in ``report.problems`` and skipped (with *strict*, any problem
-    aborts the build and nothing is written). *progress* is called with 1 per file read. Raises :class:`LibraryError` when no
-    spectrum could be imported, the metadata file is bad, or writing fails.
+    aborts the build and nothing is written). *progress* is called with 1 per file read.
+    Raises :class:`LibraryError` when no spectrum could be imported, the metadata file is bad,
+    or writing fails.
     """
     out = Path(out)
     sidecar = load_sidecar(metadata) if metadata else None

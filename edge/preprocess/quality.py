@@ -169,9 +169,7 @@ def check_quality(
                 reasons.append(LOW_SIGNAL)
 
     x, y = sort_and_clean(wavenumbers, absorbance)
-    spikes = find_spikes(
-        y, step=float(np.median(np.diff(x))) if x.size > 1 else 1.0, wavenumbers=x
-    )
+    spikes = find_spikes(y, step=float(np.median(np.diff(x))) if x.size > 1 else 1.0, wavenumbers=x)
     metrics["spikes"] = float(len(spikes.repairable) + len(spikes.unrepairable))
     metrics["spikes_ambiguous"] = float(len(spikes.ambiguous))
     if spikes.unrepairable:

@@ -57,9 +57,7 @@ def _sigma(resid: FloatArray, y: FloatArray) -> float:
     """Robust scale of the residuals (never below the white-noise level of *y*)."""
     mad = float(np.median(np.abs(resid - np.median(resid))))
     d2 = np.diff(y, n=2)
-    white = (
-        float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6.0)) if d2.size else 0.0
-    )
+    white = float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / np.sqrt(6.0)) if d2.size else 0.0
     span = float(np.percentile(y, 99) - np.percentile(y, 1)) if y.size else 0.0
     return max(1.4826 * mad, white, 1e-6 * max(span, 1e-3), 1e-12)
 
@@ -69,7 +67,8 @@ def _runs(flags: BoolArray) -> list[tuple[int, int]]:
     if not flags.any():
         return []
     edges = np.diff(np.concatenate(([0], flags.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+    starts, stops = np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()
+    return list(zip(starts, stops, strict=True))
 
 
 def _alone(resid: FloatArray, start: int, stop: int) -> bool:

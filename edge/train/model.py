@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 

@@ -31,8 +31,8 @@ from edge.identify.manifest import (
     VariantInfo,
     save_manifest,
 )
-from edge.progress import progress
 from edge.preprocess.chain import DEFAULT_SPEC, Spec, spec_grid, validate_spec
+from edge.progress import progress
 from edge.train.augment import AugmentSpec
 from edge.train.dataset import LibraryView, Samples, make_samples
 

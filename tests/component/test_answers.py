@@ -76,7 +76,11 @@ def two_source_library() -> Library:
     spectra = [np.asarray(s, dtype=np.float64) for s in base.spectra]
     entries = [
         LibraryEntry.create(
-            e.name, e.category, e.family, cas=f"{100 + i}-00-{i % 10}", source="Lab A",
+            e.name,
+            e.category,
+            e.family,
+            cas=f"{100 + i}-00-{i % 10}",
+            source="Lab A",
             valid_range=e.valid_range,
         )
         for i, e in enumerate(base.entries)
@@ -88,7 +92,11 @@ def two_source_library() -> Library:
         e = entries[i]
         entries.append(
             LibraryEntry.create(
-                f"{e.name} (lab B)", e.category, e.family, cas=e.cas, source="Lab B",
+                f"{e.name} (lab B)",
+                e.category,
+                e.family,
+                cas=e.cas,
+                source="Lab B",
                 valid_range=(float(x[0]), float(x[-1])),
             )
         )

@@ -93,13 +93,20 @@ def test_analogue_and_false_alarm_metrics() -> None:
         outcome("unknown", ("s",), "no_match", (), family="benign", severity="warn"),
         outcome("unknown", ("s",), "no_match", (), family="benign"),
         outcome(
-            "single", ("p",), "identified", ("heroin",), family="precursor", severity="alarm",
+            "single",
+            ("p",),
+            "identified",
+            ("heroin",),
+            family="precursor",
+            severity="alarm",
             conf=0.95,
         ),
         outcome("single", ("q",), "identified", ("q",), family="cutting_agent"),
     ]
     m = metrics(analogues + benign, known_families={"opioid"})
-    assert m["unknown_not_named"] == 1.0 and m["unknown_inconclusive"] == pytest.approx(1 / 6, abs=1e-4)
+    assert m["unknown_not_named"] == 1.0 and m["unknown_inconclusive"] == pytest.approx(
+        1 / 6, abs=1e-4
+    )
     assert m["analogue_flagged"] == 0.5 and m["analogue_family_named"] == 0.5
     assert m["analogue_family_right_when_named"] == 0.5 and m["analogue_family_right"] == 0.25
     assert m["benign_unknown_flagged"] == 0.5 and m["unknown_family_ceiling"] == 1.0

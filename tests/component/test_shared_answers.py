@@ -143,8 +143,15 @@ def test_xsource_library_build_writes_a_calibration(tmp_path: Path) -> None:
 
     out = tmp_path / "lib"
     code = main(
-        ["library", "build", str(xs / "library"), "-o", str(out),
-         "--metadata", str(xs / "library_meta.csv")]
+        [
+            "library",
+            "build",
+            str(xs / "library"),
+            "-o",
+            str(out),
+            "--metadata",
+            str(xs / "library_meta.csv"),
+        ]
     )
     assert code == 0 and (out / "calibration.json").is_file()
     ident = Identifier(load_library(out))

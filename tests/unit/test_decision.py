@@ -148,7 +148,11 @@ def test_calibration_roundtrip_and_bad_files(tmp_path) -> None:
 
 def test_support_floor_caps_a_poorly_explained_component() -> None:
     cal = Calibration(
-        models={"component": LogisticModel(("sharp_fit", "share", "drop", "replace"), [0, 0, 0, 30.0], 0)},
+        models={
+            "component": LogisticModel(
+                ("sharp_fit", "share", "drop", "replace"), [0, 0, 0, 30.0], 0
+            )
+        },
         floors={"component": 0.9},
     )
     good = {"fit": 0.95, "share": 0.5, "drop": 0.3, "replace": 0.5}

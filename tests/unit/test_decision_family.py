@@ -15,7 +15,6 @@ from edge.evaluate.runner import Outcome, analogue_records, family_records
 from edge.identify.calibration import (
     Calibration,
     DecisionParams,
-    LogisticModel,
     fit_calibration,
     sharp,
 )
@@ -174,8 +173,10 @@ def outcome(kind: str, truth: str, family: str, neighbours) -> Outcome:
 
 def test_analogue_records_leave_the_known_compound_out() -> None:
     single = outcome(
-        "single", "morphine", "opioid", [("morphine", "opioid", 0.99), ("heroin", "opioid", 0.8),
-                                         ("mdma", "stimulant", 0.7)]
+        "single",
+        "morphine",
+        "opioid",
+        [("morphine", "opioid", 0.99), ("heroin", "opioid", 0.8), ("mdma", "stimulant", 0.7)],
     )
     benign = outcome(
         "unknown", "sugar", "benign", [("heroin", "opioid", 0.6), ("mdma", "stimulant", 0.5)]

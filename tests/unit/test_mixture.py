@@ -62,9 +62,7 @@ def test_another_instrument_is_no_phantom(prepared: PreparedLibrary, row: int) -
     v, keep = query(prepared, y, rng)
     fit = analyse_mixture(prepared.index, v, keep)
     assert fit.rows == (row,), fit
-    no_nuisance = analyse_mixture(
-        prepared.index, v, keep, params=MixtureParams(nuisance=False)
-    )
+    no_nuisance = analyse_mixture(prepared.index, v, keep, params=MixtureParams(nuisance=False))
     assert no_nuisance.single_fit < fit.single_fit  # the terms do explain the difference
 
 

@@ -87,9 +87,7 @@ def test_new_verdict_fields_validate_and_read_as_spectral_shares() -> None:
     p = result_payload(mix, device="d1", post="p1", seq=9)
     validate("scan-result", key.sign(p))
     text = mixture_text(p["mixture"])
-    assert text == (
-        "lactose (spectral share 0.63, p 0.99) + heroin (spectral share 0.37, p 0.95)"
-    )
+    assert text == ("lactose (spectral share 0.63, p 0.99) + heroin (spectral share 0.37, p 0.95)")
     assert "%" not in text and is_alarm(mix)
     # an unconfirmed threat component listed in a warn result is no alarm
     assert not is_alarm(

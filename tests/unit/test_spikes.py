@@ -101,6 +101,6 @@ def test_preprocessing_removes_the_spike_before_resampling() -> None:
     assert float(a @ b) > 0.999
     off = preprocess(x, spiky, {"spikes": {"enabled": False}})
     assert float(a @ off) < 0.95  # without it the spike spoils the vector
-    xs, ys, rep = remove_spikes_native(x[::-1], spiky[::-1])  # any axis order
+    xs, _, rep = remove_spikes_native(x[::-1], spiky[::-1])  # any axis order
     assert np.all(np.diff(xs) > 0) and rep.repairable == ((1234, 1235),)
     assert spec_grid(DEFAULT_SPEC).size == a.size

@@ -82,4 +82,6 @@ def test_levels_are_inclusive(p: float) -> None:
     v = verdict(Candidate(0, p, "info"))
     expected = "identified" if p >= 0.9 else "inconclusive" if p >= 0.5 else "no_match"
     assert v.status == expected
-    assert list(itertools.islice(iter(v.named), 1)) == ([Candidate(0, p, "info")] if p >= 0.9 else [])
+    assert list(itertools.islice(iter(v.named), 1)) == (
+        [Candidate(0, p, "info")] if p >= 0.9 else []
+    )
