@@ -34,6 +34,7 @@ from edge.identify.manifest import (
 from edge.preprocess.chain import DEFAULT_SPEC, Spec, spec_grid, validate_spec
 from edge.train.augment import AugmentSpec
 from edge.train.dataset import LibraryView, Samples, make_samples
+from spectra_io.atomic import replace_dir
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ def train(
         ModelManifest.model_validate(json.loads(manifest.model_dump_json()))  # re-check
         save_manifest(manifest, tmp)
         os.chmod(tmp, 0o755)
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir)  # fsync, swap, rollback on failure
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -263,17 +264,6 @@ def _choose_variant(variants: dict[str, VariantInfo]) -> tuple[str, str]:
         f"int8 loses more than {INT8_MAX_ACCURACY_LOSS:.0%} against float32 ({figures}); "
         "the classifier costs well under a millisecond either way, so accuracy wins"
     )
-
-
-def _replace_dir(tmp: Path, out_dir: Path) -> None:
-    """Rename *tmp* to *out_dir*, replacing an existing directory atomically enough."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        os.rename(out_dir, old)
-    os.rename(tmp, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def build_arg_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
