@@ -22,12 +22,14 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from edge.errors import OutboxError
+from edge.lifecycle import Deadline, Worker
 from edge.store.sqlite_files import check_integrity, move_aside
 
 log = logging.getLogger(__name__)
@@ -130,8 +132,7 @@ class Outbox:
         # waits for its fsync, so the sender never stalls behind a submission.
         self._rlock = threading.Lock()
         self._rdb: sqlite3.Connection | None = None
-        self._closing = threading.Event()
-        self._checkpointer: threading.Thread | None = None
+        self._checkpointer: Worker | None = None
         self.recovered_from: Path | None = None  # where a corrupt file was moved, if any
         self._open()
 
@@ -183,13 +184,10 @@ class Outbox:
         self._open_reader()
 
     def _start_checkpointer(self) -> None:
-        self._closing = threading.Event()
-        self._checkpointer = threading.Thread(
-            target=self._checkpoint_loop, name="outbox-checkpoint", daemon=True
-        )
+        self._checkpointer = Worker("outbox-checkpoint", self._checkpoint_loop)
         self._checkpointer.start()
 
-    def _checkpoint_loop(self) -> None:
+    def _checkpoint_loop(self, stopping: threading.Event) -> None:
         """Copy the WAL into the database file every second (PASSIVE: never blocks others)."""
         try:
             db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
@@ -198,7 +196,7 @@ class Outbox:
             log.error("outbox %s: no checkpointer (%s); the WAL will grow", self.path, err)
             return
         try:
-            while not self._closing.wait(self.checkpoint_interval_s):
+            while not stopping.wait(self.checkpoint_interval_s):
                 try:
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 except sqlite3.Error as err:
@@ -241,18 +239,21 @@ class Outbox:
             raise OutboxError(f"outbox {self.path} is closed")
         return self._db
 
-    @property
-    def rdb(self) -> sqlite3.Connection:
-        """The read connection (hold ``_rlock``)."""
-        if self._rdb is None:
-            raise OutboxError(f"outbox {self.path} is closed")
-        return self._rdb
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The read connection under its lock; an SQLite error becomes an :class:`OutboxError`."""
+        with self._rlock:
+            if self._rdb is None:
+                raise OutboxError(f"outbox {self.path} is closed")
+            try:
+                yield self._rdb
+            except sqlite3.Error as err:
+                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
 
-    def close(self) -> None:
-        """Close the database (idempotent)."""
+    def close(self, deadline: float | Deadline = 10.0) -> None:
+        """Stop the checkpointer (joined until *deadline*) and close the database; idempotent."""
         if self._checkpointer is not None:
-            self._closing.set()
-            self._checkpointer.join(10.0)
+            self._checkpointer.stop(deadline)
             self._checkpointer = None
         with self._lock, self._rlock:
             if self._db is not None:
@@ -357,11 +358,8 @@ class Outbox:
         return out
 
     def _next_seq(self) -> int:
-        with self._rlock:
-            try:
-                row = self.rdb.execute("SELECT value FROM meta WHERE name='next_seq'").fetchone()
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            row = rdb.execute("SELECT value FROM meta WHERE name='next_seq'").fetchone()
         return int(row[0])
 
     def _trim(self, db: sqlite3.Connection) -> None:
@@ -433,64 +431,46 @@ class Outbox:
 
     def pending(self, limit: int = 100, after_id: int = 0) -> list[OutboxRow]:
         """Up to *limit* waiting messages with id > *after_id*, oldest first."""
-        with self._rlock:
-            try:
-                rows = self.rdb.execute(
-                    "SELECT id, topic, payload, qos, alarm, created, key FROM messages "
-                    "WHERE id > ? ORDER BY id LIMIT ?",
-                    (after_id, limit),
-                ).fetchall()
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            rows = rdb.execute(
+                "SELECT id, topic, payload, qos, alarm, created, key FROM messages "
+                "WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
         return [OutboxRow(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5], r[6]) for r in rows]
 
     def count_of(self, ids: Iterable[int]) -> int:
         """How many of the rows *ids* are still waiting."""
         wanted = sorted({int(i) for i in ids})
         total = 0
-        with self._rlock:
-            try:
-                for start in range(0, len(wanted), 500):
-                    chunk = wanted[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    total += int(
-                        self.rdb.execute(
-                            f"SELECT count(*) FROM messages WHERE id IN ({marks})", chunk
-                        ).fetchone()[0]
-                    )
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                total += int(
+                    rdb.execute(
+                        f"SELECT count(*) FROM messages WHERE id IN ({marks})", chunk
+                    ).fetchone()[0]
+                )
         return total
 
     def last_id(self) -> int:
         """Highest row id ever allocated (0 when none)."""
-        with self._rlock:
-            try:
-                row = self.rdb.execute(
-                    "SELECT seq FROM sqlite_sequence WHERE name='messages'"
-                ).fetchone()
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            row = rdb.execute("SELECT seq FROM sqlite_sequence WHERE name='messages'").fetchone()
         return int(row[0]) if row else 0
 
     def __len__(self) -> int:
-        with self._rlock:
-            try:
-                return int(self.rdb.execute("SELECT count(*) FROM messages").fetchone()[0])
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            return int(rdb.execute("SELECT count(*) FROM messages").fetchone()[0])
 
     def stats(self) -> OutboxStats:
         """Counts for ``outbox status`` and the ``health`` message."""
-        with self._rlock:
-            try:
-                db = self.rdb
-                waiting, alarms, oldest = db.execute(
-                    "SELECT count(*), coalesce(sum(alarm), 0), min(created) FROM messages"
-                ).fetchone()
-                meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            waiting, alarms, oldest = rdb.execute(
+                "SELECT count(*), coalesce(sum(alarm), 0), min(created) FROM messages"
+            ).fetchone()
+            meta = dict(rdb.execute("SELECT name, value FROM meta").fetchall())
         return OutboxStats(
             waiting=int(waiting),
             alarms_waiting=int(alarms),

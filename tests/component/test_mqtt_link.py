@@ -120,7 +120,7 @@ def test_window_follows_the_brokers_receive_maximum(
         assert courier.link.window == 4  # one kept for retained state and responses
         epoch = courier.link.epoch
         for i in range(300):
-            courier.submit_result_nowait(make_identification(i))
+            courier.submit_result(make_identification(i))
             if i % 10 == 0:
                 courier.link.publish_retained("status", status_payload("online", "dev-1", "post-1"))
         got = sub.wait_count(f"{PREFIX}/scan/result", 300, timeout=30)
