@@ -18,10 +18,9 @@ from scipy.signal import find_peaks
 
 from edge.cli.common import config_from_args
 from edge.config import Config
-from edge.scan.acquisition import Measurement, acquire_measurement
-from edge.scan.opener import SampleHandler, open_instrument, sample_handler
+from edge.scan.acquisition import Measurement, Officer, SimulatedOfficer, acquire_measurement
+from edge.scan.opener import OpenInstrument, SampleError, open_instrument
 from hal.errors import DeviceNotFoundError, HalError, IdentityError
-from hal.instrument import Instrument
 from spectra_io.errors import SpectraEdgeError, SpectrumFileError
 
 _HINTS = {
@@ -40,20 +39,20 @@ def _fail(err: SpectraEdgeError, what: str) -> int:
     return 1
 
 
-def _open(cfg: Config, args: argparse.Namespace) -> Instrument:
-    inst = open_instrument(cfg.instrument, library_path=cfg.identify.library)
+def _open(cfg: Config, args: argparse.Namespace) -> OpenInstrument:
+    opened = open_instrument(cfg.instrument, library_path=cfg.identify.library)
     if getattr(args, "integration_ms", None) or getattr(args, "coadds", None):
-        inst.configure(
+        opened.instrument.configure(
             args.integration_ms or cfg.instrument.integration_ms,
             args.coadds or cfg.instrument.coadds,
         )
-    return inst
+    return opened
 
 
 def _probe(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     try:
-        with _open(cfg, args) as inst:
+        with _open(cfg, args) as (inst, _):
             ident = inst.identity
             axis = inst.wavenumbers()
             temperature = inst.temperature_c()
@@ -83,10 +82,10 @@ class _Officer:
         if sys.stdin.isatty():
             input(f"{what}, then press Enter ")
 
-    def clear(self) -> None:
+    def clean_crystal(self) -> None:
         self._ask("Clean the crystal (nothing on it)")
 
-    def load(self) -> None:
+    def place_sample(self) -> None:
         self._ask("Place the sample on the crystal")
 
 
@@ -141,14 +140,15 @@ def _acquire(args: argparse.Namespace) -> int:
         print("spectra-edge acquire: --sample only applies to driver = 'sim'", file=sys.stderr)
         return 2
     try:
-        with _open(cfg, args) as inst:
-            try:
-                handler: SampleHandler | None = sample_handler(inst, args.sample)
-            except (KeyError, ValueError) as err:
-                msg = err.args[0] if err.args else err
-                print(f"spectra-edge acquire: bad --sample: {msg}", file=sys.stderr)
-                return 2
-            m = acquire_measurement(inst, handler or _Officer())
+        with _open(cfg, args) as (inst, samples):
+            officer: Officer = _Officer()
+            if samples is not None:  # the simulated officer works the sample handler
+                try:
+                    officer = SimulatedOfficer(samples, args.sample)
+                except SampleError as err:
+                    print(f"spectra-edge acquire: bad --sample: {err}", file=sys.stderr)
+                    return 2
+            m = acquire_measurement(inst, officer)
     except HalError as err:
         return _fail(err, "acquisition failed")
     if args.out is None:
