@@ -19,19 +19,14 @@ from edge.identify.result import Identification
 
 SCHEMA_VERSION: Final = 1
 
-#: Message kinds with a schema file.
-KINDS: Final = (
-    "status",
-    "info",
-    "health",
-    "alarm",
-    "scan-result",
-    "cmd-error-response",
-    *(
-        f"cmd-{c}-{d}"
-        for c in ("scan", "ack", "background", "get_spectrum", "ping")
-        for d in ("request", "response")
-    ),
+#: Message kinds with a schema file (``edge/publish/schemas/<kind>.json``): state, results,
+#: and a request and a response schema per remote command.
+KINDS: Final = tuple(
+    sorted(
+        entry.name.removesuffix(".json")
+        for entry in resources.files("edge.publish.schemas").iterdir()
+        if entry.name.endswith(".json")
+    )
 )
 
 

@@ -1,42 +1,58 @@
 """The service against a real mosquitto: scans, alarms, commands (hostile ones too), faults.
 
-The instrument + identification stack is replaced by a small test engine (the service's
-``ScanEngine`` seam); everything else is real: MQTT link, outbox, archive, signing.
+The instrument + identification stack is replaced by a small test engine (the scan package's
+``ScanEngine`` seam) with a fake crystal the test, as the officer, places samples on;
+everything else is real: MQTT link, outbox, archive, signing.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import paho.mqtt.client as mqtt
 import pytest
-from helpers_mqtt import Subscriber, make_config, make_identification, validate_message
+from helpers_mqtt import Requester, Subscriber, make_config, make_identification, validate_message
 from mosquitto_broker import Broker, BrokerFactory
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from edge.preprocess.grid import STANDARD_GRID
 from edge.publish.signing import load_public_key, verify
-from edge.service import EngineScan, EngineState, Service
+from edge.scan.data import ScanData
+from edge.scan.engine import EngineState
+from edge.service import Service
 from hal.errors import InstrumentTimeoutError
 from hal.panel import Panel
 
 PREFIX = "customs/post-1/dev-1"
 
 
+class FakeCrystal:
+    """The fake engine's sample handler: the test, as the officer, places samples here."""
+
+    def __init__(self) -> None:
+        self.spec: str | None = None
+
+    def check(self, spec: str) -> None:
+        pass
+
+    def place(self, spec: str | None = None) -> None:
+        if spec:
+            self.spec = spec
+
+    def clear(self) -> None:
+        self.spec = None
+
+
 class FakeEngine:
-    """Deterministic stand-in for instrument + pipeline; can be told to fail."""
+    """Deterministic stand-in for instrument + pipeline; can be told to fail. ``scans``
+    records what lay on the crystal at each scan ("cocaine" raises an alarm)."""
 
     def __init__(self, fail: list[BaseException] | None = None) -> None:
         self.fail = fail if fail is not None else []
+        self.samples = FakeCrystal()
         self.scans: list[str | None] = []
         self.backgrounds = 0
         self.closed = False
@@ -53,67 +69,26 @@ class FakeEngine:
         self.backgrounds += 1
         return {"signal": 0.9}
 
-    def scan(self, sample: str | None = None) -> EngineScan:
+    def scan(self, reference: str | None = None) -> ScanData:
         if self.fail:
             raise self.fail.pop(0)
-        self.scans.append(sample)
+        on_crystal = self.samples.spec
+        self.scans.append(on_crystal)
         rng = np.random.default_rng(len(self.scans))
         raw_x = np.linspace(600.0, 4100.0, 64)
-        return EngineScan(
-            identification=make_identification(len(self.scans), alarm=sample == "cocaine"),
+        return ScanData(
+            identification=make_identification(len(self.scans), alarm=on_crystal == "cocaine"),
             wavenumbers=STANDARD_GRID,
             spectrum=rng.random(STANDARD_GRID.size),
             raw_wavenumbers=raw_x,
             sample=rng.normal(2e4, 100, 64),
             background=rng.normal(3e4, 100, 64),
             dark=rng.normal(200, 5, 64),
+            reference=reference,
         )
 
     def close(self) -> None:
         self.closed = True
-
-
-class Requester:
-    """A control-room client sending MQTT 5 requests with response topic + correlation."""
-
-    def __init__(self, port: int) -> None:
-        self.reply_topic = f"control/replies/{uuid.uuid4().hex[:8]}"
-        self.sub = Subscriber(port, [self.reply_topic, f"{PREFIX}/cmd/+/response"])
-        self.sub.wait_subscribed()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-
-    def send(
-        self,
-        name: str,
-        body: bytes | dict[str, Any],
-        corr: bytes | None = None,
-        topic: str | None = None,
-        reply: bool = True,
-    ) -> None:
-        props = Properties(PacketTypes.PUBLISH)
-        if reply:
-            props.ResponseTopic = self.reply_topic
-        if corr is not None:
-            props.CorrelationData = corr
-        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.client.publish(topic or f"{PREFIX}/cmd/{name}", payload, qos=1, properties=props)
-
-    def response(self, corr: bytes, timeout: float = 10.0) -> dict[str, Any]:
-        def match(ms: list[Any]) -> bool:
-            return any(getattr(m.properties, "CorrelationData", None) == corr for m in ms)
-
-        msgs = self.sub.wait_for(match, timeout)
-        m = next(m for m in msgs if getattr(m.properties, "CorrelationData", None) == corr)
-        body: dict[str, Any] = m.json()
-        validate_message(f"{PREFIX}/cmd/{body['command']}/response", body)
-        return body
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-        self.sub.close()
 
 
 @pytest.fixture
@@ -242,7 +217,7 @@ def test_button_press_scan_reaches_the_broker_signed_and_archived(
         requester.send("get_spectrum", {"scan_id": res["scan_id"]}, b"gs-1")
         body = requester.response(b"gs-1")
         assert body["ok"] and body["result"]["kind"] == "processed"
-        rec = svc.archive.get(res["scan_id"])
+        rec = svc.archive.get(res["scan_id"]).data
         np.testing.assert_allclose(body["result"]["y"], rec.spectrum, rtol=1e-6)
         assert len(body["result"]["x"]) == STANDARD_GRID.size
         requester.send("get_spectrum", {"scan_id": res["scan_id"], "kind": "raw"}, b"gs-2")
@@ -288,15 +263,17 @@ def test_remote_scan_with_consignment_and_ack_clears_the_alarm(
         (res,) = results(watcher, 1)
         assert res["consignment"] == "MSKU 1234567" and res["scan_id"] == body["result"]["scan_id"]
 
-        fut = svc.submit("scan", source="test", sample="cocaine")
-        alarm_scan = fut.result(timeout=10)["scan_id"]
+        engine.samples.place("cocaine")
+        fut = svc.worker.submit("scan", source="test")
+        alarm_scan = fut.result(timeout=10).scan_id
         alarm = retained_json(watcher, "alarm", lambda b: b["active"])
         validate_message(f"{PREFIX}/alarm", alarm)
         assert alarm["scan_id"] == alarm_scan
         assert alarm["substance"]["name"] == "cocaine hydrochloride"
         assert panel.state == "alarm" and panel.alarm_led.is_lit  # red light, beeps
         # a benign scan meanwhile leaves the unacknowledged alarm's red light on
-        svc.submit("scan", source="test").result(10)
+        engine.samples.place("lactose")
+        assert svc.worker.submit("scan", source="test").result(10).severity == "info"
         assert panel.alarm_led.is_lit and panel.ready_led.is_lit
 
         requester.send("ack", {"scan_id": "some-other-scan"}, b"ack-0")
@@ -324,9 +301,11 @@ def test_remote_scan_with_consignment_and_ack_clears_the_alarm(
 
 
 def test_unacknowledged_alarm_survives_a_restart(tmp_path: Path, broker: Broker) -> None:
-    svc, panel = start_service(tmp_path, broker.port, FakeEngine())
+    engine = FakeEngine()
+    engine.samples.place("cocaine")
+    svc, panel = start_service(tmp_path, broker.port, engine)
     try:
-        scan_id = svc.submit("scan", source="t", sample="cocaine").result(10)["scan_id"]
+        scan_id = svc.worker.submit("scan", source="t").result(10).scan_id
     finally:
         svc.stop()
         panel.close()
@@ -382,7 +361,7 @@ def test_hostile_commands_are_answered_or_counted_and_scanning_goes_on(
         assert counts["rate_limited"] >= 250
         assert counts["ok"] - before["ok"] <= 25  # the burst plus refill, no more
         assert engine.scans == [None]  # the other device's scan did not run here
-        svc._publish_health()
+        svc.publisher.publish_health()
         health = retained_json(
             watcher, "health", lambda b: b.get("commands", {}).get("rate_limited")
         )
@@ -404,7 +383,7 @@ def test_instrument_fault_shows_maintenance_and_recovers(
     engine = FakeEngine(fail=[InstrumentTimeoutError("data-ready never came")])
     svc, panel = start_service(tmp_path, broker.port, engine)
     try:
-        fut = svc.submit("scan", source="test")
+        fut = svc.worker.submit("scan", source="test")
         with pytest.raises(InstrumentTimeoutError):
             fut.result(10)
         assert panel.state == "error" and not panel.ready_led.is_lit  # the error light
@@ -417,11 +396,11 @@ def test_instrument_fault_shows_maintenance_and_recovers(
         )
         assert back["state"] == "online"
         assert wait_until(lambda: panel.state == "ready" and panel.ready_led.is_lit)
-        assert svc.submit("scan", source="test").result(10)["status"] == "identified"
-        svc._publish_health()
+        assert svc.worker.submit("scan", source="test").result(10).status == "identified"
+        svc.publisher.publish_health()
         health = retained_json(watcher, "health", lambda b: b["last_error"])
         assert "InstrumentTimeoutError" in health["last_error"]
-        assert svc.counters.faults == 1
+        assert svc.supervisor.faults == 1
         assert engine.backgrounds == 0  # reopening acquired nothing behind the officer's back
     finally:
         svc.stop()
@@ -453,7 +432,7 @@ def test_instrument_absent_at_start_does_not_kill_the_service(
 def test_stop_is_bounded_and_idempotent(tmp_path: Path, broker: Broker) -> None:
     svc, panel = start_service(tmp_path, broker.port, FakeEngine())
     t0 = time.monotonic()
-    svc.stop(timeout=5)
+    svc.stop(5)
     svc.stop()
     panel.close()
     assert time.monotonic() - t0 < 6
@@ -489,7 +468,7 @@ def test_scans_while_the_broker_is_down_arrive_later_flagged_historical(
     try:
         broker.stop()  # clean stop: the room's persistent session is saved
         assert wait_until(lambda: not svc.link.connected)
-        ids = [svc.submit("scan", source="t").result(10)["scan_id"] for _ in range(3)]
+        ids = [svc.worker.submit("scan", source="t").result(10).scan_id for _ in range(3)]
         assert svc.outbox.stats().waiting == 3  # committed, waiting for the broker
         broker.start()
         msgs = room.wait_count(f"{PREFIX}/scan/result", 3, timeout=20)
@@ -512,12 +491,12 @@ def test_a_failing_scan_is_logged_and_the_next_one_works(
     svc, panel = start_service(tmp_path, broker.port, engine)
     try:
         with pytest.raises(KeyError):
-            svc.submit("scan", source="test", sample="unobtainium").result(10)
-        assert svc.last_error is not None and "unobtainium" in svc.last_error
+            svc.worker.submit("scan", source="test").result(10)
+        assert svc.errors.message is not None and "unobtainium" in svc.errors.message
         assert "scan (test) failed" in caplog.text
-        assert svc.counters.faults == 0  # not an instrument fault: no maintenance, no retry
+        assert svc.supervisor.faults == 0  # not an instrument fault: no maintenance, no retry
         assert panel.ready_led.is_lit and not panel.busy_led.is_lit
-        assert svc.submit("scan", source="test").result(10)["status"] == "identified"
+        assert svc.worker.submit("scan", source="test").result(10).status == "identified"
     finally:
         svc.stop()
         panel.close()
@@ -528,7 +507,7 @@ def test_archive_keeps_the_signed_result_as_published(
 ) -> None:
     svc, panel = start_service(tmp_path, broker.port, FakeEngine())
     try:
-        scan_id = svc.submit("scan", source="t", consignment="C-9").result(10)["scan_id"]
+        scan_id = svc.worker.submit("scan", source="t", consignment="C-9").result(10).scan_id
         (res,) = results(watcher, 1)
         stored = svc.archive.get(scan_id)
         assert stored.result == res  # same bytes of meaning, signature included
