@@ -172,7 +172,9 @@ class ScanWorker:
         """Refuse what waits (``busy``), finish the job in hand, join until *deadline*."""
         self._thread.stopping.set()
         self._refuse_queued("service stopping")
-        return self._thread.stop(deadline)
+        stopped = self._thread.stop(deadline)
+        self._refuse_queued("service stopping")  # the wake-up sentinel, a late reopen
+        return stopped
 
     def _wake(self) -> None:
         with contextlib.suppress(queue.Full):

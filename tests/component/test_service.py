@@ -15,80 +15,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers_mqtt import Requester, Subscriber, make_config, make_identification, validate_message
+from helpers_mqtt import Requester, Subscriber, make_config, validate_message
 from mosquitto_broker import Broker, BrokerFactory
+from service_fakes import FakeEngine
 
 from edge.preprocess.grid import STANDARD_GRID
 from edge.publish.signing import load_public_key, verify
-from edge.scan.data import ScanData
-from edge.scan.engine import EngineState
 from edge.service import Service
 from hal.errors import InstrumentTimeoutError
 from hal.panel import Panel
 
 PREFIX = "customs/post-1/dev-1"
-
-
-class FakeCrystal:
-    """The fake engine's sample handler: the test, as the officer, places samples here."""
-
-    def __init__(self) -> None:
-        self.spec: str | None = None
-
-    def check(self, spec: str) -> None:
-        pass
-
-    def place(self, spec: str | None = None) -> None:
-        if spec:
-            self.spec = spec
-
-    def clear(self) -> None:
-        self.spec = None
-
-
-class FakeEngine:
-    """Deterministic stand-in for instrument + pipeline; can be told to fail. ``scans``
-    records what lay on the crystal at each scan ("cocaine" raises an alarm)."""
-
-    def __init__(self, fail: list[BaseException] | None = None) -> None:
-        self.fail = fail if fail is not None else []
-        self.samples = FakeCrystal()
-        self.scans: list[str | None] = []
-        self.backgrounds = 0
-        self.closed = False
-
-    def identity(self) -> dict[str, Any] | None:
-        return {"model": "SIM-ATR", "serial": "T-1", "firmware": "1.0", "pixels": 64, "bits": 16}
-
-    def state(self) -> EngineState:
-        return EngineState(31.5, 12.0)
-
-    def take_background(self) -> dict[str, float]:
-        if self.fail:
-            raise self.fail.pop(0)
-        self.backgrounds += 1
-        return {"signal": 0.9}
-
-    def scan(self, reference: str | None = None) -> ScanData:
-        if self.fail:
-            raise self.fail.pop(0)
-        on_crystal = self.samples.spec
-        self.scans.append(on_crystal)
-        rng = np.random.default_rng(len(self.scans))
-        raw_x = np.linspace(600.0, 4100.0, 64)
-        return ScanData(
-            identification=make_identification(len(self.scans), alarm=on_crystal == "cocaine"),
-            wavenumbers=STANDARD_GRID,
-            spectrum=rng.random(STANDARD_GRID.size),
-            raw_wavenumbers=raw_x,
-            sample=rng.normal(2e4, 100, 64),
-            background=rng.normal(3e4, 100, 64),
-            dark=rng.normal(200, 5, 64),
-            reference=reference,
-        )
-
-    def close(self) -> None:
-        self.closed = True
 
 
 @pytest.fixture
@@ -514,4 +451,32 @@ def test_archive_keeps_the_signed_result_as_published(
         assert stored.reference == "C-9" and stored.status == "identified"
     finally:
         svc.stop()
+        panel.close()
+
+
+def test_a_hung_scan_cannot_hold_the_stop_past_its_deadline(
+    tmp_path: Path, broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    from edge.service import stop_budget_s
+
+    release = threading.Event()
+    engine = FakeEngine()
+    original = engine.scan
+
+    def hung(reference: str | None = None) -> Any:
+        release.wait(60)  # a front end that never answers, with no timeout of its own
+        return original(reference)
+
+    engine.scan = hung  # type: ignore[method-assign]
+    svc, panel = start_service(tmp_path, broker.port, engine)
+    try:
+        svc.worker.submit("scan", source="test")
+        assert wait_until(lambda: not svc.worker.idle and svc.worker._jobs.empty())
+        t0 = time.monotonic()
+        svc.stop(1.0)  # one deadline for every join
+        took = time.monotonic() - t0
+        assert took < stop_budget_s(1.0) + 0.5, took
+        assert "scan-worker did not stop" in caplog.text  # abandoned, not waited for
+    finally:
+        release.set()
         panel.close()
