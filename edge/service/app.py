@@ -31,10 +31,8 @@ from collections.abc import Callable
 from edge import __version__
 from edge.config.schema import Config
 from edge.lifecycle import Clock, Deadline, SystemClock, deadline_of
-from edge.publish import client as mqtt_link
-from edge.publish import courier as courier_mod
-from edge.publish.client import MqttLink
-from edge.publish.courier import Courier
+from edge.publish.client import STOP_OVERRUN_S, MqttLink
+from edge.publish.courier import LINK_STOP_MIN_S, Courier
 from edge.publish.delivery import open_outbox
 from edge.publish.signing import DeviceKey
 from edge.scan.engine import ScanEngine
@@ -58,7 +56,7 @@ def stop_budget_s(timeout: float = STOP_TIMEOUT_S) -> float:
     """The longest :meth:`Service.stop` can take with *timeout*: the deadline, plus what the
     MQTT link may overrun it by (the minimum it gets to publish ``stopped``, and paho's own
     unbounded join of its network thread). systemd's ``TimeoutStopSec`` must exceed it."""
-    return timeout + courier_mod.LINK_STOP_MIN_S + mqtt_link.STOP_OVERRUN_S
+    return timeout + LINK_STOP_MIN_S + STOP_OVERRUN_S
 
 
 class Service:

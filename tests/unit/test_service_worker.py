@@ -181,9 +181,11 @@ def test_queue_full_is_busy_and_counted(tmp_path: Path, caplog: pytest.LogCaptur
 
 def test_the_thread_runs_jobs_in_order_and_stop_refuses_what_waits(parts: Parts) -> None:
     release = threading.Event()
+    running = threading.Event()
     original = parts.engine.scan
 
     def slow(reference: str | None = None) -> Any:
+        running.set()
         release.wait(10)
         return original(reference)
 
@@ -191,6 +193,7 @@ def test_the_thread_runs_jobs_in_order_and_stop_refuses_what_waits(parts: Parts)
     parts.worker.start()
     first = parts.worker.submit("scan", source="a")
     waiting = parts.worker.submit("background", source="b")
+    assert running.wait(10)  # the first job is in hand, the second waits
     assert not parts.worker.idle
     stopper = threading.Thread(target=parts.worker.stop, args=(10.0,))
     stopper.start()
