@@ -28,10 +28,10 @@ tree and the protocol limits are cheap to reach from a command line).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hal.errors import HalError, SpectraEdgeError
+from spectra_io.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from hal.bus import DigitalInput, GpioDataReady, SpiBus, SpidevBus, SpyBus
@@ -115,14 +115,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hal' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # once loaded, a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -9,10 +9,10 @@ Every reader returns :class:`SpectrumRecord` (x in cm^-1, increasing) or raises
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from spectra_io.errors import SpectrumFileError
+from spectra_io.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from spectra_io.csv_io import csv_text, read_csv, write_csv
@@ -71,14 +71,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'spectra_io' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # once loaded, a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
