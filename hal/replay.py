@@ -171,6 +171,25 @@ class ReplaySpectrometer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def integration_ms(self) -> float:
+        """Integration time per scan now, ms (set with :meth:`configure`)."""
+        return self._integration_ms
+
+    @property
+    def coadds(self) -> int:
+        """Scans co-added into each frame now (set with :meth:`configure`)."""
+        return self._coadds
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return "<hal.ReplaySpectrometer closed>"
+        upcoming = self._files[self._next].name
+        return (
+            f"<hal.ReplaySpectrometer {len(self._files)} file(s), next {upcoming}, "
+            f"{self._axis.size} px, integration_ms={self._integration_ms:g}, coadds={self._coadds}>"
+        )
+
     # -- replay specifics --------------------------------------------------------------------
 
     @property

@@ -181,3 +181,22 @@ def test_no_private_gpiozero_api() -> None:
     root = Path(hal.__file__).parent
     offenders = [p for p in root.rglob("*.py") if "_default_pin_factory" in p.read_text()]
     assert offenders == []
+
+
+def test_replay_repr_and_read_only_settings(tmp_path: Path) -> None:
+    import numpy as np
+
+    from hal import ReplaySpectrometer
+    from spectra_io import SpectrumRecord, write_spectrum
+
+    x = np.linspace(600.0, 4000.0, 851)
+    write_spectrum(tmp_path / "a.jdx", SpectrumRecord(x, 0.1 + 0 * x, "absorbance"))
+    inst = ReplaySpectrometer([tmp_path / "a.jdx"], pixels=256, integration_ms=20, coadds=2)
+    assert (inst.integration_ms, inst.coadds) == (20.0, 2)
+    assert repr(inst) == (
+        "<hal.ReplaySpectrometer 1 file(s), next a.jdx, 256 px, integration_ms=20, coadds=2>"
+    )
+    with pytest.raises(AttributeError):
+        inst.integration_ms = 5.0  # type: ignore[misc]
+    inst.close()
+    assert repr(inst) == "<hal.ReplaySpectrometer closed>"
