@@ -70,7 +70,7 @@ def deliver_result(
     """
     budget = cfg.outbox.flush_timeout_s if timeout is None else timeout
     deadline = time.monotonic() + budget
-    key = DeviceKey.load_or_create(cfg.device.data_dir)
+    key = DeviceKey.load_or_create(prepare_data_dir(cfg.device.data_dir))
     with open_outbox(cfg) as outbox:
         courier = Courier(
             cfg, MqttLink(cfg, role="oneshot"), outbox, key, live_before_first_connect=True
@@ -94,7 +94,7 @@ def flush_outbox(cfg: Config, timeout: float | None = None) -> FlushReport:
     """Deliver everything queued, waiting at most *timeout* s (default flush_timeout_s)."""
     budget = cfg.outbox.flush_timeout_s if timeout is None else timeout
     deadline = time.monotonic() + budget
-    key = DeviceKey.load_or_create(cfg.device.data_dir)
+    key = DeviceKey.load_or_create(prepare_data_dir(cfg.device.data_dir))
     with open_outbox(cfg) as outbox:
         courier = Courier(cfg, MqttLink(cfg, role="oneshot"), outbox, key)
         courier.start()
