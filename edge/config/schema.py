@@ -12,7 +12,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-
 #: MQTT 5 Session Expiry Interval is a four-byte integer (2^32-1 = never expires).
 MQTT_MAX_SESSION_EXPIRY_S = 2**32 - 1
 

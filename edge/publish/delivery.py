@@ -18,6 +18,7 @@ from edge.publish.client import MqttLink
 from edge.publish.courier import Courier
 from edge.publish.outbox import Outbox, OutboxStats
 from edge.publish.signing import DeviceKey
+from edge.store.data_dir import prepare_data_dir
 
 
 @dataclass(frozen=True)
