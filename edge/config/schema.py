@@ -209,7 +209,12 @@ class ArchiveConfig(Section):
     """Local archive of scans (raw and processed spectra with their results)."""
 
     max_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024, description="Size cap, bytes.")
-    max_age_days: float = Field(90.0, gt=0.0, description="Age cap, days.")
+    max_age_days: float = Field(
+        90.0,
+        gt=0.0,
+        description="Age cap, days; applied only to scans stamped by a synchronised clock.",
+    )
+    max_scans: int = Field(100_000, ge=1, description="Count cap, scans (oldest go first).")
 
 
 class LoggingConfig(Section):

@@ -12,13 +12,17 @@ import os
 from pathlib import Path
 
 from edge.errors import ConfigError
+from edge.store.sqlite_files import RESERVE_FILE
 
 #: Errors that mean "no space" rather than "cannot write here".
 SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: Space kept in reserve for the outbox and the archive (see :func:`ensure_reserve`).
+RESERVE_BYTES = 1024 * 1024
 
 
-def prepare_data_dir(path: Path) -> Path:
-    """``device.data_dir`` expanded and created; :class:`ConfigError` when it is unusable."""
+def prepare_data_dir(path: Path, reserve_bytes: int = RESERVE_BYTES) -> Path:
+    """``device.data_dir`` expanded and created, with its space reserve when there is room;
+    :class:`ConfigError` when it is unusable."""
     path = Path(path).expanduser()
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -40,7 +44,41 @@ def prepare_data_dir(path: Path) -> Path:
             raise _unusable(path, f"is not writable: {err.strerror or err}") from err
     finally:
         probe.unlink(missing_ok=True)
+    ensure_reserve(path, reserve_bytes)
     return path
+
+
+def ensure_reserve(data_dir: Path, nbytes: int = RESERVE_BYTES) -> bool:
+    """Keep *nbytes* of the disk in a reserve file while there is room; True when it is there.
+
+    SQLite cannot even open a WAL database on a full disk (its index and log need a page).
+    When a store finds the disk full it deletes the reserve
+    (:func:`edge.store.sqlite_files.release_reserve`) and goes on; calling this again once
+    space returns puts the reserve back.
+    """
+    reserve = data_dir / RESERVE_FILE
+    try:
+        if reserve.stat().st_size >= nbytes:
+            return True
+    except FileNotFoundError:
+        pass
+    tmp = data_dir / f"{RESERVE_FILE}.{os.getpid()}.tmp"
+    try:
+        with tmp.open("wb") as f:
+            f.truncate(0)
+            chunk = b"\0" * 65536
+            left = nbytes
+            while left > 0:  # real blocks, not a sparse file: the space must be taken now
+                left -= f.write(chunk[: min(left, len(chunk))])
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, reserve)
+        return True
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if err.errno in SPACE_ERRNOS:
+            return False
+        raise
 
 
 def _unusable(path: Path, why: str) -> ConfigError:
