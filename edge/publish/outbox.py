@@ -18,6 +18,7 @@ corrupt database file is moved aside with an error log and a fresh one is starte
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -236,8 +237,12 @@ class Outbox:
     def _recover(self, aside: Path) -> int:
         """Copy every readable waiting row of a quarantined file into this one, in order."""
         rows: list[tuple[Any, ...]] = []
+        next_seq = 0
         try:
             with readable_copy(aside) as old:
+                with contextlib.suppress(sqlite3.Error, TypeError, ValueError):
+                    row = old.execute("SELECT value FROM meta WHERE name='next_seq'").fetchone()
+                    next_seq = int(row[0]) if row else 0
                 cur = old.execute(
                     "SELECT CAST(topic AS BLOB), payload, qos, alarm, created, "
                     "CAST(key AS BLOB) FROM messages ORDER BY id"
@@ -282,6 +287,10 @@ class Outbox:
                         good,
                     )
                     db.execute("UPDATE meta SET value=value+? WHERE name='count'", (len(good),))
+                    # seq stays monotonic when the old counter could be read
+                    db.execute(
+                        "UPDATE meta SET value=max(value, ?) WHERE name='next_seq'", (next_seq,)
+                    )
                     db.execute("COMMIT")
                 except BaseException:
                     db.execute("ROLLBACK")
