@@ -9,19 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-from rich.console import Console
-from rich.table import Table
-from scipy.signal import find_peaks
+from typing import TYPE_CHECKING, Any
 
 from edge.cli.common import config_from_args
-from edge.config import Config
-from edge.scan.acquisition import Measurement, Officer, SimulatedOfficer, acquire_measurement
-from edge.scan.opener import OpenInstrument, SampleError, open_instrument
 from hal.errors import DeviceNotFoundError, HalError, IdentityError
 from spectra_io.errors import SpectraEdgeError, SpectrumFileError
+
+if TYPE_CHECKING:  # the handlers import these when they run (start-up time)
+    from edge.config import Config
+    from edge.scan.acquisition import Measurement, Officer
+    from edge.scan.opener import OpenInstrument
 
 _HINTS = {
     DeviceNotFoundError: "is the front end connected and powered? is SPI enabled? "
@@ -31,6 +28,8 @@ _HINTS = {
 
 
 def _fail(err: SpectraEdgeError, what: str) -> int:
+    from rich.console import Console
+
     console = Console(stderr=True)
     console.print(f"[bold red]{what}:[/] {err}", highlight=False)
     for kind, hint in _HINTS.items():
@@ -40,6 +39,8 @@ def _fail(err: SpectraEdgeError, what: str) -> int:
 
 
 def _open(cfg: Config, args: argparse.Namespace) -> OpenInstrument:
+    from edge.scan.opener import open_instrument
+
     opened = open_instrument(cfg.instrument, library_path=cfg.identify.library)
     if getattr(args, "integration_ms", None) or getattr(args, "coadds", None):
         opened.instrument.configure(
@@ -50,6 +51,9 @@ def _open(cfg: Config, args: argparse.Namespace) -> OpenInstrument:
 
 
 def _probe(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     cfg = config_from_args(args)
     try:
         with _open(cfg, args) as (inst, _):
@@ -90,12 +94,18 @@ class _Officer:
 
 
 def _peaks(m: Measurement, n: int = 5) -> list[tuple[float, float]]:
+    import numpy as np
+    from scipy.signal import find_peaks
+
     idx, props = find_peaks(m.absorbance, prominence=0.03)
     top = idx[np.argsort(props["prominences"])[::-1][:n]]
     return sorted((float(m.wavenumbers[i]), float(m.absorbance[i])) for i in top)
 
 
 def _summary(m: Measurement, sample: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title="spectra-edge reading", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
@@ -135,6 +145,11 @@ def _write(path: Path, m: Measurement, cfg: Config, sample: str | None) -> None:
 
 
 def _acquire(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from edge.scan.acquisition import SimulatedOfficer, acquire_measurement
+    from edge.scan.opener import SampleError
+
     cfg = config_from_args(args)
     if args.sample and cfg.instrument.driver != "sim":
         print("spectra-edge acquire: --sample only applies to driver = 'sim'", file=sys.stderr)

@@ -115,7 +115,12 @@ class StatePublisher:
             outbox=self.outbox.stats().for_health(),
             instrument_temperature_c=state.temperature_c if state else None,
             background_age_s=state.background_age_s if state else None,
-            last_error=self.instrument.fault_text or self.errors.message or self.link.last_error,
+            last_error=(
+                self.instrument.fault_text
+                or self.errors.message
+                or self.outbox.last_dead_letter
+                or self.link.last_error
+            ),
             disk_free_bytes=disk_free,
         )
         payload["commands"] = self.commands.snapshot() if self.commands is not None else {}

@@ -69,10 +69,15 @@ def test_health_reports_instrument_outbox_disk_errors_and_commands(parts: Parts)
     assert h["outbox"].keys() == same.keys() and h["outbox"]["dropped"] == same["dropped"] == 0
     assert 0.0 <= h["outbox"]["oldest_age_s"] < 60.0
     assert h["disk_free_bytes"] > 0 and h["last_error"] is None
+    assert h["outbox"]["dead_letters"] == 0 and h["outbox"]["quarantined"] is None
     assert h["commands"] == {"received": 1, "bad_json": 1}
 
 
 def test_health_last_error_prefers_the_fault_then_the_last_error(parts: Parts) -> None:
+    parts.link.last_error = "broker unreachable"
+    assert parts.publisher.health()["last_error"] == "broker unreachable"
+    parts.outbox.last_dead_letter = "outbox: row(s) 7 moved to dead letters (checksum)"
+    assert parts.publisher.health()["last_error"].startswith("outbox: row(s) 7")
     parts.errors.record("archive: disk full", loud=False)
     assert parts.publisher.health()["last_error"] == "archive: disk full"
     parts.supervisor.fault(InstrumentTimeoutError("gone"))
