@@ -1,0 +1,117 @@
+"""Bounded reading of a text spectrum file: checked before parsing, then streamed line by line.
+
+:class:`TextFile` checks the whole file at C speed before any parser allocates: a regular
+file, at most :data:`MAX_FILE_BYTES`, not empty, no NUL byte, at most :data:`MAX_LINES` lines,
+and UTF-8 (else read as Latin-1, which decodes anything). :meth:`TextFile.lines` then yields
+one line at a time, each at most :data:`MAX_LINE_CHARS` long, so a reader's memory is bounded
+by what it keeps, never by the file's shape. Line breaks and numbering are those of
+:meth:`str.splitlines` (``\\n``, ``\\r\\n``, ``\\r``, form feed ...).
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from spectra_io.errors import SpectrumFileError
+
+#: Files larger than this are refused before reading (bytes).
+MAX_FILE_BYTES = 50 * 1024 * 1024
+#: Spectra with more points than this are refused (an ATR spectrum has a few thousand).
+MAX_POINTS = 1_000_000
+#: More physical lines than this and a file is refused before parsing (one point per line,
+#: a blank line between each, and a header).
+MAX_LINES = 2 * MAX_POINTS + 10_000
+#: A longer line is refused (JCAMP-DX asks for 80 characters; CSV rows are short).
+MAX_LINE_CHARS = 1 << 20
+
+_CHUNK = 1 << 20
+_NOT_BLANK = re.compile(rb"\S")
+#: Line boundaries :meth:`str.splitlines` knows beyond the ones universal newlines handle.
+_RARE_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+class TextFile:
+    """A spectrum text file that passed the checks; iterate :meth:`lines` (more than once)."""
+
+    def __init__(self, path: str | os.PathLike[str], max_bytes: int = MAX_FILE_BYTES) -> None:
+        self.path = str(path)
+        self.size, self.line_count, self.encoding = _check(Path(path), max_bytes)
+
+    def lines(self) -> Iterator[tuple[int, str]]:
+        """``(line number, text)`` for each line, without its line break."""
+        no = 0
+        try:
+            with open(self.path, encoding=self.encoding, newline=None) as fh:
+                while True:
+                    raw = fh.readline(MAX_LINE_CHARS + 1)
+                    if not raw:
+                        return
+                    if len(raw) > MAX_LINE_CHARS and not raw.endswith("\n"):
+                        raise SpectrumFileError(
+                            self.path, f"line longer than {MAX_LINE_CHARS} characters", no + 1
+                        )
+                    text = raw[:-1] if raw.endswith("\n") else raw
+                    parts = _RARE_BREAKS.split(text) if _RARE_BREAKS.search(text) else (text,)
+                    for part in parts:
+                        no += 1
+                        if no > MAX_LINES:
+                            raise SpectrumFileError(self.path, f"more than {MAX_LINES} lines", no)
+                        yield no, part
+        except OSError as err:
+            raise SpectrumFileError(self.path, f"cannot read: {err.strerror or err}") from err
+
+    def text(self) -> str:
+        """The whole text (for formats that are not line-based, such as JSON)."""
+        try:
+            with open(self.path, encoding=self.encoding, newline="") as fh:
+                return fh.read()
+        except OSError as err:
+            raise SpectrumFileError(self.path, f"cannot read: {err.strerror or err}") from err
+
+
+def _check(path: Path, max_bytes: int) -> tuple[int, int, str]:
+    """(size, line count, encoding) of *path*, or :class:`SpectrumFileError`."""
+    p = str(path)
+    try:
+        size = path.stat().st_size
+        if not path.is_file():
+            raise SpectrumFileError(p, "not a regular file")
+        if size > max_bytes:
+            raise SpectrumFileError(p, f"file is {size} bytes, more than the limit of {max_bytes}")
+        utf8 = codecs.getincrementaldecoder("utf-8")()
+        is_utf8, blank, lf, cr, first = True, True, 0, 0, True
+        with open(path, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                if b"\x00" in chunk:
+                    raise SpectrumFileError(
+                        p, "binary file (contains NUL bytes), not a text spectrum"
+                    )
+                if first and chunk.startswith(codecs.BOM_UTF8):
+                    chunk = chunk[len(codecs.BOM_UTF8) :]
+                first = False
+                blank = blank and _NOT_BLANK.search(chunk) is None
+                lf += chunk.count(b"\n")
+                cr += chunk.count(b"\r")
+                if max(lf, cr) > MAX_LINES:
+                    raise SpectrumFileError(p, f"more than {MAX_LINES} lines")
+                if is_utf8:
+                    try:
+                        utf8.decode(chunk)
+                    except UnicodeDecodeError:
+                        is_utf8 = False
+            if is_utf8:
+                try:
+                    utf8.decode(b"", final=True)
+                except UnicodeDecodeError:
+                    is_utf8 = False
+    except FileNotFoundError as err:
+        raise SpectrumFileError(p, "no such file") from err
+    except OSError as err:
+        raise SpectrumFileError(p, f"cannot read: {err.strerror or err}") from err
+    if blank:
+        raise SpectrumFileError(p, "file is empty")
+    return size, max(lf, cr), "utf-8-sig" if is_utf8 else "latin-1"
