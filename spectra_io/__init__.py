@@ -12,18 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from spectra_io.csv_io import csv_text, read_csv, write_csv
-from spectra_io.errors import SpectrumFileError
+from spectra_io.errors import SpectrumFileError, SpectrumFileWarning
 from spectra_io.jcamp_read import read_jcamp
 from spectra_io.jcamp_write import jcamp_text, write_jcamp
 from spectra_io.json_records import read_json_records
-from spectra_io.record import (
-    MAX_FILE_BYTES,
-    MAX_POINTS,
-    Y_UNITS,
-    PathLike,
-    SpectrumRecord,
-    read_text,
-)
+from spectra_io.record import MAX_FILE_BYTES, MAX_POINTS, Y_UNITS, PathLike, SpectrumRecord
+from spectra_io.textfile import TextFile
 
 __all__ = [
     "JCAMP_EXTENSIONS",
@@ -31,6 +25,7 @@ __all__ = [
     "MAX_POINTS",
     "Y_UNITS",
     "SpectrumFileError",
+    "SpectrumFileWarning",
     "SpectrumRecord",
     "csv_text",
     "jcamp_text",
@@ -49,7 +44,12 @@ CSV_EXTENSIONS = frozenset({".csv", ".tsv", ".txt"})
 
 def _sniff(path: PathLike) -> str:
     """'jcamp', 'json' or 'csv' from the first non-blank characters of the file."""
-    head = read_text(path).lstrip("\ufeff \t\r\n")[:2]
+    source = TextFile(path)
+    head = ""
+    for _, line in source.lines():
+        head = line.lstrip("\ufeff \t")[:2]
+        if head:
+            break
     if head.startswith("##"):
         return "jcamp"
     if head[:1] in "{[":
