@@ -74,7 +74,7 @@ _FIRSTY_ROUNDING = 1e-3
 _DRIFT_WINDOW = 0.95
 
 
-@dataclass
+@dataclass(slots=True)
 class _Ldr:
     """One labelled data record: ``##LABEL=value`` plus (bounded) what follows it.
 
@@ -92,36 +92,31 @@ class _Ldr:
     data_last: int | None = None
 
     def add(self, no: int, text: str) -> None:
-        """Take one continuation line."""
+        """Take one continuation line (comment and blanks removed)."""
         if self.label in _DATA_LABELS:
             if self.data_first is None:
                 self.data_first = no
             self.data_last = no
         elif self.label not in _KEPT and self.chars < MAX_META_CHARS:
-            piece = text.strip()[: MAX_META_CHARS - self.chars]
+            piece = text[: MAX_META_CHARS - self.chars]
             self.parts.append(piece)
             self.chars += len(piece)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Block:
     start: int
     ldrs: dict[str, _Ldr] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
     meta_labels: int = 0
 
-    def take(self, ldr: _Ldr) -> bool:
-        """Keep *ldr* (first of its label, within the metadata limit); whether it was kept."""
-        if ldr.label in self.ldrs:
-            return False
+    def take(self, ldr: _Ldr) -> None:
+        """Keep *ldr*: the caller checked it is the first of its label, within the limit."""
         if ldr.label not in _KEPT:
-            if self.meta_labels >= MAX_META_LABELS:
-                return False
             self.meta_labels += 1
             ldr.value = ldr.value[:MAX_META_CHARS]
         self.order.append(ldr.label)
         self.ldrs[ldr.label] = ldr
-        return True
 
 
 @dataclass
@@ -134,14 +129,22 @@ class _Scan:
     ntuples: bool = False
 
 
+_LABEL_CACHE: dict[str, str] = {}
+
+
 def _norm_label(raw: str) -> str:
     """Label as compared by the spec: upper case, no spaces, dashes, slashes or underscores."""
-    return _LABEL_NOISE.sub("", raw).upper()
+    label = _LABEL_CACHE.get(raw)
+    if label is None:
+        label = _LABEL_NOISE.sub("", raw).upper()
+        if len(_LABEL_CACHE) < 1024:
+            _LABEL_CACHE[raw] = label
+    return label
 
 
 def _content(raw: str) -> str:
-    """A line without its ``$$`` comment and trailing blanks."""
-    return raw.partition("$$")[0].rstrip()
+    """A line without its ``$$`` comment and surrounding blanks."""
+    return (raw.partition("$$")[0] if "$$" in raw else raw).strip()
 
 
 def _scan(path: str, source: TextFile) -> _Scan:
@@ -156,32 +159,34 @@ def _scan(path: str, source: TextFile) -> _Scan:
     any_ldr = False
     last_ldr_line = 0
     for no, raw in source.lines():
-        line = _content(raw)
-        body = line.lstrip()
-        if not body.startswith("##"):
-            if body:
-                if not any_ldr:
-                    raise SpectrumFileError(
-                        path, "not JCAMP-DX: text before the first ##TITLE=", no
-                    )
-                if current is not None:
-                    current.add(no, line)
+        body = _content(raw)
+        if not body:
             continue
-        if "=" not in body:
-            raise SpectrumFileError(path, f"label without '=': {raw.strip()[:60]!r}", no)
-        label, value = body[2:].split("=", 1)
-        ldr = _Ldr(_norm_label(label), label.strip()[:200], value.strip(), no)
+        if not body.startswith("##"):
+            if current is not None:
+                current.add(no, body)
+            elif not any_ldr:
+                raise SpectrumFileError(path, "not JCAMP-DX: text before the first ##TITLE=", no)
+            continue
+        label, equals, value = body[2:].partition("=")
+        if not equals:
+            raise SpectrumFileError(path, f"label without '=': {body[:60]!r}", no)
+        name = _norm_label(label)
         any_ldr, last_ldr_line, current = True, no, None
-        if ldr.label == "TITLE":
+        if name == "TITLE":
             if len(stack) >= MAX_BLOCK_DEPTH:
                 raise SpectrumFileError(path, f"blocks nested more than {MAX_BLOCK_DEPTH} deep", no)
             stack.append(_Block(no))
-        if not stack:
-            raise SpectrumFileError(path, f"##{ldr.raw_label}= outside a ##TITLE= block", no)
-        if ldr.label == "END":
+        elif not stack:
+            raise SpectrumFileError(path, f"##{label.strip()[:60]}= outside a ##TITLE= block", no)
+        if name == "END":
             _finish(scan, stack.pop())
-        elif stack[-1].take(ldr):
-            current = ldr
+            continue
+        block = stack[-1]
+        if name in block.ldrs or (name not in _KEPT and block.meta_labels >= MAX_META_LABELS):
+            continue  # a repeated label, or metadata beyond the limit: its lines are ignored
+        current = _Ldr(name, label.strip()[:200], value.strip(), no)
+        block.take(current)
     if stack:
         raise SpectrumFileError(path, "truncated: a block has no ##END=", last_ldr_line)
     return scan
@@ -198,16 +203,17 @@ def _finish(scan: _Scan, block: _Block) -> None:
 
 
 def _table_lines(source: TextFile, ldr: _Ldr) -> Iterator[tuple[int, str]]:
-    """Second pass: the non-blank lines of *ldr*'s table, comments removed."""
-    if ldr.data_first is None or ldr.data_last is None:
+    """Second pass: the non-blank lines of *ldr*'s table, comments and blanks removed."""
+    first, last = ldr.data_first, ldr.data_last
+    if first is None or last is None:
         return
     for no, raw in source.lines():
-        if no < ldr.data_first:
+        if no < first:
             continue
-        if no > ldr.data_last:
+        if no > last:
             return
         line = _content(raw)
-        if line.strip():
+        if line:
             yield no, line
 
 
