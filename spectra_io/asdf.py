@@ -92,6 +92,28 @@ def iter_tokens(line: str) -> Iterator[Token]:
             raise ValueError(f"unexpected character {text!r} at column {column}")
 
 
+_PLAIN = re.compile(r"[0-9. \t]*")
+#: Lines longer than this always take the token path (its memory does not grow with the line).
+_PLAIN_MAX_CHARS = 4096
+
+
+def plain_affn(line: str, limit: int) -> tuple[float, array[float], bool] | None:
+    """Fast path for the commonest line, unsigned AFFN numbers separated by blanks:
+    (abscissa, ordinates, False); None when the line is anything else (or long)."""
+    if len(line) > _PLAIN_MAX_CHARS or not _PLAIN.fullmatch(line):
+        return None
+    fields = line.split()
+    if len(fields) - 1 > limit:
+        raise TooManyValues(f"the line holds more than {limit} ordinates")
+    try:
+        numbers = array("d", map(float, fields))
+    except ValueError:
+        return None  # '1.2.3' and the like: let the token path name the bad number
+    if not numbers:
+        return None
+    return numbers[0], numbers[1:], False
+
+
 def tokenize(line: str) -> list[Token]:
     """All tokens of a (short) data line; raises ``ValueError`` naming the bad character."""
     return list(iter_tokens(line))

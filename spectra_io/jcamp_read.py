@@ -284,13 +284,18 @@ def _xydata(path: str, source: TextFile, block: _Block) -> tuple[np.ndarray, np.
     for no, text in _table_lines(source, ldr):
         last_no = no
         try:
-            tokens = asdf.iter_tokens(text)
-            abscissa = next(tokens, None)
-            if abscissa is None:
-                continue
-            if abscissa.kind != "abs":
-                raise ValueError("a data line needs an abscissa and at least one ordinate")
-            values, ends_dif = asdf.expand(tokens, npoints - len(ys) + 1)
+            plain = asdf.plain_affn(text, npoints - len(ys) + 1)
+            if plain is not None:
+                abscissa, values, ends_dif = plain
+            else:
+                tokens = asdf.iter_tokens(text)
+                first = next(tokens, None)
+                if first is None:
+                    continue
+                if first.kind != "abs":
+                    raise ValueError("a data line needs an abscissa and at least one ordinate")
+                abscissa = first.value
+                values, ends_dif = asdf.expand(tokens, npoints - len(ys) + 1)
             if not values:
                 raise ValueError("a data line needs an abscissa and at least one ordinate")
         except asdf.TooManyValues as err:
@@ -299,7 +304,7 @@ def _xydata(path: str, source: TextFile, block: _Block) -> tuple[np.ndarray, np.
         except ValueError as err:
             raise SpectrumFileError(path, f"bad XYDATA line: {err}", no) from None
         index = len(ys)
-        expected = (abscissa.value * xfactor - first_x) / delta
+        expected = (abscissa * xfactor - first_x) / delta
         if prev_dif and ys and _is_y_check(expected, index, values[0], ys[-1]):
             check = values.pop(0)
             if abs(check - ys[-1]) > 1e-9 * max(1.0, abs(check)):
@@ -315,7 +320,7 @@ def _xydata(path: str, source: TextFile, block: _Block) -> tuple[np.ndarray, np.
             index -= 1
         if abs(expected - index) > 1.0:
             raise SpectrumFileError(
-                path, f"X-check failed: abscissa {abscissa.value:g} is not point {index}", no
+                path, f"X-check failed: abscissa {abscissa:g} is not point {index}", no
             )
         ys.extend(values)
         if len(ys) > npoints:

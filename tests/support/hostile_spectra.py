@@ -156,6 +156,31 @@ def csv_many_rows(path: Path, size: int) -> None:
     _fill(path, "wavenumber_cm-1,absorbance\n", "1,1\n", size)
 
 
+def affn_million(path: Path, size: int) -> None:
+    """A valid spectrum of the most points allowed (AFFN, ten per line), padded with comment
+    lines to about *size*: the largest thing a reader must return."""
+    n = 1_000_000
+    with open(path, "w", encoding="ascii") as fh:
+        fh.write(_HEAD.replace("YFACTOR=1", "YFACTOR=0.0001") + _MILLION)
+        fh.write("##XYDATA=(X++(Y..Y))\n")
+        for i in range(0, n, 10):
+            ys = " ".join(str(1000 + (j * 7919) % 5000) for j in range(i, i + 10))
+            fh.write(f"{i + 1} {ys}\n")
+        fh.write("##END=\n")
+        pad = size - fh.tell()
+        line = "$$" + "p" * 65534 + "\n"
+        while pad >= len(line):
+            fh.write(line)
+            pad -= len(line)
+
+
+def dup_million(path: Path, size: int) -> None:
+    """A valid spectrum of the most points allowed in a few bytes (one DUP count): the
+    largest expansion a tiny file may ask for (*size* is ignored)."""
+    del size
+    path.write_text(_HEAD + _MILLION + "##XYDATA=(X++(Y..Y))\n1 @S000000\n##END=\n")
+
+
 #: Name -> (maker, file extension).
 MAKERS: dict[str, tuple[Callable[[Path, int], None], str]] = {
     "affn_one_line": (affn_one_line, ".jdx"),
@@ -175,7 +200,11 @@ MAKERS: dict[str, tuple[Callable[[Path, int], None], str]] = {
     "json_deep": (json_deep, ".json"),
     "csv_many_comments": (csv_many_comments, ".csv"),
     "csv_many_rows": (csv_many_rows, ".csv"),
+    "affn_million": (affn_million, ".jdx"),
+    "dup_million": (dup_million, ".jdx"),
 }
+#: The ones that are valid spectra (read, not refused).
+VALID = ("affn_million", "dup_million")
 JCAMP_MAKERS = [name for name, (_, ext) in MAKERS.items() if ext == ".jdx"]
 
 
@@ -249,7 +278,9 @@ _CHILD = textwrap.dedent(
 )
 
 
-def measure_read(path: Path, timeout: float = 600.0, address_limit: int | None = None) -> Measurement:
+def measure_read(
+    path: Path, timeout: float = 600.0, address_limit: int | None = None
+) -> Measurement:
     """Read *path* with :mod:`spectra_io` in a fresh process; its outcome, time and peak memory."""
     env = dict(os.environ, PYTHONPATH=str(PROJECT), OPENBLAS_NUM_THREADS="1")
     args = [sys.executable, "-c", _CHILD, str(path)]
