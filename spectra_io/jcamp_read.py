@@ -115,6 +115,7 @@ class _Block:
         if ldr.label not in _KEPT:
             self.meta_labels += 1
             ldr.value = ldr.value[:MAX_META_CHARS]
+            ldr.chars = len(ldr.value)
         self.order.append(ldr.label)
         self.ldrs[ldr.label] = ldr
 
@@ -254,7 +255,7 @@ def _metadata(block: _Block) -> dict[str, str]:
         if label in _KEPT:
             continue
         key = _META.get(label, ldr.raw_label.lstrip("$").strip().lower().replace(" ", "_"))
-        value = " ".join([ldr.value, *ldr.parts]).strip()
+        value = " ".join([ldr.value, *ldr.parts]).strip()[:MAX_META_CHARS]
         if key and value:
             meta.setdefault(key, value)
     return meta
