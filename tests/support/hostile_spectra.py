@@ -258,7 +258,9 @@ _CHILD = textwrap.dedent(
     import numpy, spectra_io
     from spectra_io import read_spectrum, read_json_records
     if len(sys.argv) > 2:  # an address-space cap protects the machine from a runaway read
-        limit = int(sys.argv[2])
+        size = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status")
+                    if l.startswith("VmSize:"))
+        limit = size + int(sys.argv[2])
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     path = sys.argv[1]
     base = hwm()
@@ -278,14 +280,16 @@ _CHILD = textwrap.dedent(
 )
 
 
-def measure_read(
-    path: Path, timeout: float = 600.0, address_limit: int | None = None
-) -> Measurement:
-    """Read *path* with :mod:`spectra_io` in a fresh process; its outcome, time and peak memory."""
+def measure_read(path: Path, timeout: float = 600.0, headroom: int | None = None) -> Measurement:
+    """Read *path* with :mod:`spectra_io` in a fresh process; its outcome, time and peak memory.
+
+    *headroom* (bytes) caps the address space the read may add (a runaway read then fails
+    with MemoryError instead of taking the machine); *timeout* is the deadline of the read.
+    """
     env = dict(os.environ, PYTHONPATH=str(PROJECT), OPENBLAS_NUM_THREADS="1")
     args = [sys.executable, "-c", _CHILD, str(path)]
-    if address_limit is not None:
-        args.append(str(address_limit))
+    if headroom is not None:
+        args.append(str(headroom))
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
