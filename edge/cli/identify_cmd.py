@@ -11,11 +11,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.cli.common import config_from_args
-from edge.identify.result import Identification
 from spectra_io.errors import SpectraEdgeError
+
+if TYPE_CHECKING:
+    from edge.identify.result import Identification
 
 STATUS_STYLE = {
     "identified": "bold",

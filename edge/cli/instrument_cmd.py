@@ -9,20 +9,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-from rich.console import Console
-from rich.table import Table
-from scipy.signal import find_peaks
+from typing import TYPE_CHECKING, Any
 
 from edge.cli.common import config_from_args
-from edge.config import Config
-from edge.scan.acquisition import Measurement, acquire_measurement
-from edge.scan.opener import SampleHandler, open_instrument, sample_handler
 from hal.errors import DeviceNotFoundError, HalError, IdentityError
-from hal.instrument import Instrument
 from spectra_io.errors import SpectraEdgeError, SpectrumFileError
+
+if TYPE_CHECKING:  # the handlers import these when they run (start-up time)
+    from edge.config import Config
+    from edge.scan.acquisition import Measurement
+    from edge.scan.opener import SampleHandler
+    from hal.instrument import Instrument
 
 _HINTS = {
     DeviceNotFoundError: "is the front end connected and powered? is SPI enabled? "
@@ -32,6 +29,8 @@ _HINTS = {
 
 
 def _fail(err: SpectraEdgeError, what: str) -> int:
+    from rich.console import Console
+
     console = Console(stderr=True)
     console.print(f"[bold red]{what}:[/] {err}", highlight=False)
     for kind, hint in _HINTS.items():
@@ -41,6 +40,8 @@ def _fail(err: SpectraEdgeError, what: str) -> int:
 
 
 def _open(cfg: Config, args: argparse.Namespace) -> Instrument:
+    from edge.scan.opener import open_instrument
+
     inst = open_instrument(cfg.instrument, library_path=cfg.identify.library)
     if getattr(args, "integration_ms", None) or getattr(args, "coadds", None):
         inst.configure(
@@ -51,6 +52,9 @@ def _open(cfg: Config, args: argparse.Namespace) -> Instrument:
 
 
 def _probe(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     cfg = config_from_args(args)
     try:
         with _open(cfg, args) as inst:
@@ -91,12 +95,18 @@ class _Officer:
 
 
 def _peaks(m: Measurement, n: int = 5) -> list[tuple[float, float]]:
+    import numpy as np
+    from scipy.signal import find_peaks
+
     idx, props = find_peaks(m.absorbance, prominence=0.03)
     top = idx[np.argsort(props["prominences"])[::-1][:n]]
     return sorted((float(m.wavenumbers[i]), float(m.absorbance[i])) for i in top)
 
 
 def _summary(m: Measurement, sample: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title="spectra-edge reading", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
@@ -136,6 +146,11 @@ def _write(path: Path, m: Measurement, cfg: Config, sample: str | None) -> None:
 
 
 def _acquire(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from edge.scan.acquisition import acquire_measurement
+    from edge.scan.opener import sample_handler
+
     cfg = config_from_args(args)
     if args.sample and cfg.instrument.driver != "sim":
         print("spectra-edge acquire: --sample only applies to driver = 'sim'", file=sys.stderr)

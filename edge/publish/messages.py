@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from edge import __version__
 from edge.identify.result import Identification
+from edge.store.timesource import time_source
 
 SCHEMA_VERSION: Final = 1
 
@@ -196,6 +197,7 @@ def result_payload(
         seq=int(seq),
         consignment=consignment,
         historical=False,
+        time_source=time_source(),
     )
     if extra:
         out["extra"] = dict(extra)
