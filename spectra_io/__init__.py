@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from spectra_io.errors import SpectrumFileError
+from spectra_io.errors import SpectrumFileError, SpectrumFileWarning
 from spectra_io.lazy import lazy_exports
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ __all__ = [
     "Y_UNITS",
     "PathLike",
     "SpectrumFileError",
+    "SpectrumFileWarning",
     "SpectrumRecord",
     "csv_text",
     "jcamp_text",

@@ -9,7 +9,8 @@ from spectra_io.errors import SpectrumFileError
 from spectra_io.jcamp_read import read_jcamp
 from spectra_io.jcamp_write import write_jcamp
 from spectra_io.json_records import read_json_records
-from spectra_io.record import PathLike, SpectrumRecord, read_text
+from spectra_io.record import PathLike, SpectrumRecord
+from spectra_io.textfile import TextFile
 
 JCAMP_EXTENSIONS = frozenset({".jdx", ".dx", ".jcamp", ".jcm"})
 CSV_EXTENSIONS = frozenset({".csv", ".tsv", ".txt"})
@@ -17,7 +18,11 @@ CSV_EXTENSIONS = frozenset({".csv", ".tsv", ".txt"})
 
 def _sniff(path: PathLike) -> str:
     """'jcamp', 'json' or 'csv' from the first non-blank characters of the file."""
-    head = read_text(path).lstrip("\ufeff \t\r\n")[:2]
+    head = ""
+    for _, line in TextFile(path).lines():  # checked, then only the first lines read
+        head = line.lstrip("\ufeff \t\r\n")[:2]
+        if head:
+            break
     if head.startswith("##"):
         return "jcamp"
     if head[:1] in "{[":

@@ -39,10 +39,11 @@ def _build(args: argparse.Namespace) -> int:
     )
     for problem in report.problems:
         print(f"skipped {problem}", file=sys.stderr)
-    print(
-        f"{args.out}: {len(report.entries)} entries from {report.files_read} file(s), "
-        f"{len(report.problems)} skipped; sha256 {report.content_hash}"
-    )
+    for problem in report.ignored:
+        print(f"ignored {problem}", file=sys.stderr)
+    for problem in report.warnings:
+        print(f"warning {problem}", file=sys.stderr)
+    print(f"{args.out}: {report.summary()}; sha256 {report.content_hash}")
     return 0
 
 
