@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from controlroom.audit import utcnow
 from controlroom.db.schema import DeviceKey
+from controlroom.db.upsert import insert_ignore
 from edge.errors import EdgeError
 from edge.publish.signing import key_id as key_id_of
 from edge.publish.signing import load_public_key, verify
@@ -94,15 +95,7 @@ class KeyRegistry:
         known = self.get(prefix, kid)
         if known is not None:
             return known
-        row = session.execute(
-            select(DeviceKey).where(DeviceKey.prefix == prefix, DeviceKey.key_id == kid)
-        ).scalar_one_or_none()
-        if row is None:
-            row = DeviceKey(
-                prefix=prefix, key_id=kid, public_key=value, state="pending", first_seen=utcnow()
-            )
-            session.add(row)
-            session.flush()
+        row = _insert_key(session, prefix, kid, value, "pending")
         entry = KnownKey(prefix, kid, row.state, load_public_key(row.public_key))
         with self._lock:
             self._keys[(prefix, kid)] = entry
@@ -134,15 +127,30 @@ def register_key(
     public = load_public_key(public_b64.strip())
     kid = key_id_of(public)
     value = base64.b64encode(base64.b64decode(public_b64.strip())).decode("ascii")
-    row = session.execute(
-        select(DeviceKey).where(DeviceKey.prefix == prefix, DeviceKey.key_id == kid)
-    ).scalar_one_or_none()
+    row = _insert_key(session, prefix, kid, value, state)
     now = utcnow()
-    if row is None:
-        row = DeviceKey(prefix=prefix, key_id=kid, public_key=value, state=state, first_seen=now)
-        session.add(row)
     row.state = state
     row.decided_by = by
     row.decided_at = now
     session.flush()
     return row
+
+
+def _insert_key(session: Session, prefix: str, kid: str, value: str, state: str) -> DeviceKey:
+    """The registry row of (*prefix*, *kid*), inserted with *state* if absent (race-free:
+    two ingesters, or an admin and an ingester, may add the same key at once)."""
+    session.execute(
+        insert_ignore(session, DeviceKey, ["prefix", "key_id"]),
+        [
+            {
+                "prefix": prefix,
+                "key_id": kid,
+                "public_key": value,
+                "state": state,
+                "first_seen": utcnow(),
+            }
+        ],
+    )
+    return session.execute(
+        select(DeviceKey).where(DeviceKey.prefix == prefix, DeviceKey.key_id == kid)
+    ).scalar_one()

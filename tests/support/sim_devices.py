@@ -191,11 +191,20 @@ class SimDevice:
         return {"from_seq": lo, "to_seq": hi, "sent": sent, "missing": hi - lo + 1 - sent}
 
     def _spectrum(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The top hit's library spectrum with a little noise (what a real scan resembles)."""
+        from edge.library.format import load_library
+
         scan_id = body["scan_id"]
-        if not any(r["scan_id"] == scan_id for r in self.archive.values()):
+        result = next((r for r in self.archive.values() if r["scan_id"] == scan_id), None)
+        if result is None:
             return {"error": ("not_found", f"no scan {scan_id}")}
-        x = np.linspace(650.0, 4000.0, 400)
-        y = 0.6 * np.exp(-((x - 1715.0) / 20.0) ** 2) + 0.3 * np.exp(-((x - 2950.0) / 40.0) ** 2)
+        lib = load_library()
+        name = result["hits"][0]["name"]
+        y = np.asarray(lib.spectra[lib.index(name)], dtype=np.float64) if name in lib else None
+        x = np.asarray(lib.grid)
+        if y is None:
+            y = 0.6 * np.exp(-(((x - 1715.0) / 20.0) ** 2))
+        y = y + np.random.default_rng(self.seq).normal(0, 0.01, y.size)
         return {
             "scan_id": scan_id,
             "kind": body.get("kind", "processed"),
