@@ -76,7 +76,9 @@ def parse_time(text: str) -> datetime:
     return when
 
 
-def _result_row(dt: DeviceTopic, body: dict[str, Any], sig: tuple[str, str | None]) -> dict[str, Any]:
+def _result_row(
+    dt: DeviceTopic, body: dict[str, Any], sig: tuple[str, str | None]
+) -> dict[str, Any]:
     sub = body.get("substance") or {}
     mixture = body.get("mixture") or []
     name = sub.get("name") or (" + ".join(str(m.get("name")) for m in mixture) or None)
@@ -287,7 +289,9 @@ class MessageWriter:
         self, session: Session, where: Any, prefix: str, *, by: str | None, how: str
     ) -> None:
         alarm = session.execute(
-            select(Alarm).where(where, Alarm.prefix == prefix, Alarm.state.in_(("open", "ack_sent")))
+            select(Alarm).where(
+                where, Alarm.prefix == prefix, Alarm.state.in_(("open", "ack_sent"))
+            )
         ).scalar_one_or_none()
         if alarm is None:
             return
@@ -335,7 +339,11 @@ class MessageWriter:
                         "raised_at": parse_time(body["time"]),
                         "substance": sub.get("name")
                         or next(
-                            (m.get("name") for m in body["mixture"] if m.get("severity") == "alarm"),
+                            (
+                                m.get("name")
+                                for m in body["mixture"]
+                                if m.get("severity") == "alarm"
+                            ),
                             None,
                         ),
                         "consignment": body.get("consignment"),

@@ -18,7 +18,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -82,11 +82,11 @@ def create_user(session: Session, username: str, password: str, role: str) -> Us
     return user
 
 
-def _failures(session: Session, column: object, value: str) -> tuple[int, object]:
+def _failures(session: Session, column: Any, value: str) -> tuple[int, Any]:
     since = utcnow() - THROTTLE_WINDOW
     n, oldest = session.execute(
         select(func.count(LoginAttempt.id), func.min(LoginAttempt.at)).where(
-            column == value,  # type: ignore[operator]
+            column == value,
             LoginAttempt.ok.is_(False),
             LoginAttempt.at > since,
         )
@@ -102,7 +102,7 @@ def check_throttle(session: Session, username: str, client: str) -> None:
     ):
         n, oldest = _failures(session, column, value)
         if n >= limit:
-            wait = THROTTLE_WINDOW - (utcnow() - oldest)  # type: ignore[operator]
+            wait = THROTTLE_WINDOW - (utcnow() - oldest)
             raise ThrottledError(
                 "too many failed log-ins; try again later", max(1, int(wait.total_seconds()))
             )

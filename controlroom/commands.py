@@ -65,7 +65,7 @@ class CommandLink:
             client_id=client_id or f"spectra-console-cmd-{uuid.uuid4().hex[:8]}",
             protocol=mqtt.MQTTv5,
         )
-        self.client.reconnect_delay_set(0.2, 5)
+        self.client.reconnect_delay_set(1, 5)
         if username:
             self.client.username_pw_set(username, password)
         self.client.on_connect = self._on_connect

@@ -119,7 +119,7 @@ class GapWatcher:
         open_gaps = s.execute(
             select(SeqGap).where(SeqGap.prefix == prefix, SeqGap.state == "open")
         ).scalars()
-        missing = set()
+        missing: set[int] = set()
         for lo, hi in runs:
             missing.update(range(lo, min(hi, lo + 100_000) + 1))
         for gap in open_gaps:

@@ -126,7 +126,7 @@ class Ingester:
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        client.reconnect_delay_set(0.2, 5)
+        client.reconnect_delay_set(1, 5)
         if self.settings.username:
             client.username_pw_set(self.settings.username, self.settings.password)
         client.on_connect = self._on_connect

@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from controlroom.commands import CommandLink
 from controlroom.db import Database, open_database, sqlite_url
 from controlroom.errors import ControlRoomError
 from controlroom.gaps import GapPolicy, GapWatcher
-from controlroom.ingest import IngestSettings, Ingester
+from controlroom.ingest import Ingester, IngestSettings
 from controlroom.topics import DEFAULT_FILTER
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class ConsoleSettings:
     secure_cookies: bool = False
     mqtt_username: str | None = None
     mqtt_password: str | None = None
-    gap_policy: GapPolicy = GapPolicy()
+    gap_policy: GapPolicy = field(default_factory=GapPolicy)
 
 
 class Console:

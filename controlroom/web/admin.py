@@ -10,25 +10,30 @@ from controlroom import audit
 from controlroom.audit import verify_chain
 from controlroom.auth import ROLES, AuthError, Identity, create_user
 from controlroom.db.schema import AuditEntry, DeviceKey, User
-from edge.errors import EdgeError
 from controlroom.keys import KeyRegistry, register_key
 from controlroom.web.actions import decide_key, recheck_results
 from controlroom.web.context import ConsoleContext
 from controlroom.web.security import csrf_checked, require
 from controlroom.web.templating import page
+from edge.errors import EdgeError
 
 router = APIRouter()
 
 
 def _ctx(request: Request) -> ConsoleContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    ctx: ConsoleContext = request.app.state.ctx
+    return ctx
 
 
 @router.get("/admin/keys", response_class=HTMLResponse)
 def keys_page(request: Request, who: Identity = Depends(require("admin"))) -> HTMLResponse:
     """Every device key and its state; pending ones first."""
     with _ctx(request).db.session() as s:
-        rows = list(s.execute(select(DeviceKey).order_by(DeviceKey.state.desc(), DeviceKey.prefix)).scalars())
+        rows = list(
+            s.execute(
+                select(DeviceKey).order_by(DeviceKey.state.desc(), DeviceKey.prefix)
+            ).scalars()
+        )
     return page(request, "keys.html", keys=rows)
 
 
@@ -62,8 +67,14 @@ def register(
             row = register_key(s, prefix.strip(), public_key, state="approved", by=who.username)
         except (EdgeError, ValueError) as err:
             raise HTTPException(400, f"not an Ed25519 public key: {err}") from err
-        audit.append(s, actor=who.username, role=who.role, action="key_register",
-                     target=row.prefix, detail={"key_id": row.key_id})
+        audit.append(
+            s,
+            actor=who.username,
+            role=who.role,
+            action="key_register",
+            target=row.prefix,
+            detail={"key_id": row.key_id},
+        )
         registry = KeyRegistry()
         registry.load(s)
         recheck_results(s, registry, row.prefix, row.key_id)
@@ -91,8 +102,14 @@ def add_user(
     try:
         with _ctx(request).db.session() as s:
             create_user(s, username, password, role)
-            audit.append(s, actor=who.username, role=who.role, action="user_add",
-                         target=username, detail={"role": role})
+            audit.append(
+                s,
+                actor=who.username,
+                role=who.role,
+                action="user_add",
+                target=username,
+                detail={"role": role},
+            )
     except AuthError as err:
         with _ctx(request).db.session() as s:
             rows = list(s.execute(select(User).order_by(User.username)).scalars())
@@ -115,8 +132,9 @@ def disable_user(
         if user.id == who.user_id:
             raise HTTPException(400, "you cannot disable yourself")
         user.disabled = True
-        audit.append(s, actor=who.username, role=who.role, action="user_disable",
-                     target=user.username)
+        audit.append(
+            s, actor=who.username, role=who.role, action="user_disable", target=user.username
+        )
     return RedirectResponse("/admin/users", status_code=303)
 
 
@@ -125,5 +143,7 @@ def audit_page(request: Request, who: Identity = Depends(require("supervisor")))
     """The audit log, newest first, with the hash chain checked."""
     with _ctx(request).db.session() as s:
         report = verify_chain(s)
-        rows = list(s.execute(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(500)).scalars())
+        rows = list(
+            s.execute(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(500)).scalars()
+        )
     return page(request, "audit.html", entries=rows, chain=report)

@@ -25,7 +25,8 @@ router = APIRouter(prefix="/api")
 
 
 def _ctx(request: Request) -> ConsoleContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    ctx: ConsoleContext = request.app.state.ctx
+    return ctx
 
 
 @router.get("/session")
@@ -61,7 +62,9 @@ def api_result(
 
 
 @router.get("/devices")
-def api_devices(request: Request, who: Identity = Depends(require("viewer"))) -> list[dict[str, Any]]:
+def api_devices(
+    request: Request, who: Identity = Depends(require("viewer"))
+) -> list[dict[str, Any]]:
     """Every device with its live state."""
     with _ctx(request).db.session() as s:
         return devices_overview(s)

@@ -68,7 +68,7 @@ def route_table(app: FastAPI) -> list[tuple[str, frozenset[str]]]:
             if inner is not None:  # FastAPI >= 0.120 keeps included routers as such
                 walk(list(inner.routes), prefix + route.include_context.prefix)
             elif isinstance(route, APIRoute):
-                out.append((prefix + route.path, frozenset(route.methods)))
+                out.append((prefix + route.path, frozenset(route.methods or ())))
             elif isinstance(route, Mount):
                 out.append((prefix + route.path, frozenset()))
             else:

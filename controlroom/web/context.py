@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +28,8 @@ class Notifier:
         with self._lock:
             waiters = list(self._waiters)
         for loop, event in waiters:
-            try:
+            with contextlib.suppress(RuntimeError):  # that loop is closed
                 loop.call_soon_threadsafe(event.set)
-            except RuntimeError:  # that loop is closed
-                pass
 
     async def wait(self, timeout_s: float) -> None:
         """Return when notified or after *timeout_s*."""

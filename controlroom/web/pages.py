@@ -14,8 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from sqlalchemy import select
 
 from controlroom import audit
-from controlroom.auth import Identity, ThrottledError, authenticate, end_session
-from controlroom.auth import start_session
+from controlroom.auth import Identity, ThrottledError, authenticate, end_session, start_session
 from controlroom.commands import new_correlation
 from controlroom.db.schema import Result, Spectrum
 from controlroom.errors import ControlRoomError
@@ -40,7 +39,8 @@ router = APIRouter()
 
 
 def _ctx(request: Request) -> ConsoleContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    ctx: ConsoleContext = request.app.state.ctx
+    return ctx
 
 
 def _safe_next(target: str | None) -> str:
@@ -73,20 +73,23 @@ def login(
             user = authenticate(s, username, password, client)
             if user is None:
                 audit.append(
-                    s, actor=username[:64], action="login", outcome="denied",
+                    s,
+                    actor=username[:64],
+                    action="login",
+                    outcome="denied",
                     detail={"client": client},
                 )
             else:
                 token, _csrf = start_session(s, user)
                 audit.append(s, actor=user.username, role=user.role, action="login")
     except ThrottledError as err:
-        resp = page(request, "login.html", 429, next=_safe_next(next), error=str(err))
-        resp.headers["Retry-After"] = str(err.retry_after_s)
-        return resp
+        refused = page(request, "login.html", 429, next=_safe_next(next), error=str(err))
+        refused.headers["Retry-After"] = str(err.retry_after_s)
+        return refused
     if user is None:
         error = "wrong user name or password"
         return page(request, "login.html", 401, next=_safe_next(next), error=error)
-    resp = RedirectResponse(_safe_next(next), status_code=303)
+    resp: Response = RedirectResponse(_safe_next(next), status_code=303)
     resp.set_cookie(
         COOKIE,
         token,

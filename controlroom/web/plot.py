@@ -27,11 +27,11 @@ def _normalised(y: np.ndarray) -> np.ndarray:
 
 
 def spectrum_svg(
-    x: Sequence[float],
-    y: Sequence[float],
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
     *,
     label: str,
-    reference: tuple[Sequence[float], Sequence[float], str] | None = None,
+    reference: tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray, str] | None = None,
     max_points: int = 1500,
 ) -> str:
     """SVG of spectrum (*x*, *y*) scaled to 0..1, with an optional (x, y, label) reference."""

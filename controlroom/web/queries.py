@@ -67,7 +67,9 @@ class ResultFilter:
         """These criteria as a URL query string (for the export link)."""
         from urllib.parse import urlencode
 
-        return urlencode({f.name: str(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name)})
+        return urlencode(
+            {f.name: str(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name)}
+        )
 
 
 RESULT_COLUMNS = (

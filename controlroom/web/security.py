@@ -78,7 +78,7 @@ def current(request: Request) -> Identity:
     identity = getattr(request.state, "identity", None)
     if identity is None:
         raise HTTPException(401, "log in first")
-    return identity  # type: ignore[no-any-return]
+    return identity
 
 
 def require(role: str, action: str | None = None) -> Callable[[Request], Identity]:

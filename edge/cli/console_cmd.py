@@ -35,9 +35,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--mqtt-port", metavar="P", type=int, help="broker port (default: mqtt.port)")
     p.add_argument("--port", metavar="HTTP_PORT", type=int, default=8080, help="web port (8080)")
     p.add_argument("--bind", metavar="ADDR", default="127.0.0.1", help="web address (127.0.0.1)")
-    p.add_argument(
-        "--filter", default="customs/+/+", help="device prefixes to watch (customs/+/+)"
-    )
+    p.add_argument("--filter", default="customs/+/+", help="device prefixes to watch (customs/+/+)")
     p.add_argument("--share-group", default="spectra-console", help="MQTT share group name")
     p.add_argument("--client-id", help="MQTT client id of the ingester (keep it across restarts)")
     p.add_argument("--no-ingest", action="store_true", help="serve the web console only")

@@ -21,7 +21,7 @@ from controlroom.db import Database, open_database
 from controlroom.db.schema import Alarm, Device, RejectedMessage, Result, SeqGap
 from controlroom.db.schema import DeviceKey as KeyRow
 from controlroom.gaps import GapPolicy, GapWatcher, missing_runs
-from controlroom.ingest import IngestSettings, Ingester
+from controlroom.ingest import Ingester, IngestSettings
 from controlroom.keys import register_key
 from edge.publish.signing import DeviceKey
 
@@ -82,7 +82,9 @@ def test_results_of_several_devices_archived_exactly_once(mosquitto: Broker, db:
             assert len(rows) == len(expected)
             assert {r.scan_id for r in rows} == expected
             assert {r.signature_state for r in rows} == {"valid"}
-            late_row = s.execute(select(Result).where(Result.scan_id == late["scan_id"])).scalar_one()
+            late_row = s.execute(
+                select(Result).where(Result.scan_id == late["scan_id"])
+            ).scalar_one()
             assert late_row.historical and late_row.seq < max(m["seq"] for m in more)
             alarms = s.execute(select(Alarm.scan_id, Alarm.state)).all()
             assert len(alarms) == 3 and {a.state for a in alarms} == {"open"}

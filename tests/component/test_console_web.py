@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from console_helpers import add_users, login
 from fastapi.testclient import TestClient
+from helpers_mqtt import make_identification
 from sqlalchemy import text
 
 from controlroom import audit
@@ -26,7 +27,6 @@ from controlroom.web.context import ConsoleContext
 from controlroom.web.security import PUBLIC_PATHS
 from edge.publish import messages
 from edge.publish.signing import DeviceKey
-from helpers_mqtt import make_identification
 
 PREFIX = "customs/post-1/dev-1"
 

@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from mosquitto_broker import Broker
 from sim_devices import SimDevice
 from sqlalchemy import func, select
@@ -27,8 +26,17 @@ N_PER_DEVICE = 600
 def start_ingester(url: str, port: int, client_id: str, log: Path) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).with_name("spectra-edge")
     return subprocess.Popen(
-        [str(exe), "console", "--no-web", "--db", url, "--mqtt-port", str(port),
-         "--client-id", client_id],
+        [
+            str(exe),
+            "console",
+            "--no-web",
+            "--db",
+            url,
+            "--mqtt-port",
+            str(port),
+            "--client-id",
+            client_id,
+        ],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )

@@ -160,9 +160,7 @@ class SimDevice:
         if corr:
             props.CorrelationData = corr
         if "error" in result:
-            payload = messages.response_payload(
-                name, self.device, self.post, error=result["error"]
-            )
+            payload = messages.response_payload(name, self.device, self.post, error=result["error"])
         else:
             payload = messages.response_payload(name, self.device, self.post, result=result)
         client.publish(
