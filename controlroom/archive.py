@@ -318,7 +318,8 @@ class MessageWriter:
         for scan_id in sorted(results):  # scan_id order: concurrent writers never deadlock
             item = results[scan_id]
             dt, body = item["dt"], item["body"]
-            rows.append(_result_row(dt, body, self.registry.signature_state(dt.prefix, body)))
+            sig = self.registry.signature_state(dt.prefix, body, session)
+            rows.append(_result_row(dt, body, sig))
         stmt = insert_ignore(session, Result, ["scan_id"]).returning(Result.id, Result.scan_id)
         inserted = session.execute(stmt, rows).all()
         report.results_new += len(inserted)

@@ -53,6 +53,8 @@ RECEIVE_MAXIMUM = 2000
 SESSION_EXPIRY_S = 7 * 24 * 3600
 #: Longest wait between two database retries, seconds.
 RETRY_MAX_S = 5.0
+#: How often the key registry is reloaded from the database, seconds.
+REGISTRY_RELOAD_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class Ingester:
         self.subscribed = threading.Event()
         self._listeners: list[Callable[[WriteReport], None]] = []
         self._thread: threading.Thread | None = None
+        self._registry_loaded = time.monotonic()
         self.client = self._make_client()
 
     # -- MQTT ---------------------------------------------------------------------------
@@ -278,6 +281,10 @@ class Ingester:
                 delay = min(RETRY_MAX_S, delay * 2)
 
     def _write(self, batch: list[_Pending]) -> WriteReport:
+        if time.monotonic() - self._registry_loaded > REGISTRY_RELOAD_S:
+            with self.db.session() as s:  # an approved key may have been rejected since
+                self.registry.load(s)
+            self._registry_loaded = time.monotonic()
         with self.db.session() as s:
             report = self.writer.write(s, [p.message for p in batch])
         self.stats.batches += 1

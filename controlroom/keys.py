@@ -101,13 +101,33 @@ class KeyRegistry:
             self._keys[(prefix, kid)] = entry
         return entry
 
-    def signature_state(self, prefix: str, payload: dict[str, Any]) -> tuple[str, str | None]:
-        """``(signature_state, key_id)`` of a result payload from device *prefix*."""
+    def refresh(self, session: Session, prefix: str, key_id: str) -> KnownKey | None:
+        """Re-read one key from the database (an admin may have decided on it meanwhile)."""
+        row = session.execute(
+            select(DeviceKey).where(DeviceKey.prefix == prefix, DeviceKey.key_id == key_id)
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        entry = KnownKey(prefix, key_id, row.state, load_public_key(row.public_key))
+        with self._lock:
+            self._keys[(prefix, key_id)] = entry
+        return entry
+
+    def signature_state(
+        self, prefix: str, payload: dict[str, Any], session: Session | None = None
+    ) -> tuple[str, str | None]:
+        """``(signature_state, key_id)`` of a result payload from device *prefix*.
+
+        With *session*, a key not (yet) approved in the cache is re-read first, so an approval
+        made by another process counts at once.
+        """
         sig = payload.get("signature")
         kid = sig.get("key_id") if isinstance(sig, dict) else None
         if not isinstance(kid, str):
             return "unknown_key", None
         known = self.get(prefix, kid)
+        if session is not None and (known is None or known.state != "approved"):
+            known = self.refresh(session, prefix, kid)
         if known is None:
             return "unknown_key", kid
         good = verify(payload, known.public)
