@@ -158,12 +158,16 @@ def baseline_drain(port: int, backlog: list[tuple[str, bytes]]) -> float:
     return len(backlog) / dt
 
 
-def ingest_drain(port: int, url: str, backlog: list[tuple[str, bytes]], keys: list[DeviceKey]) -> float:
+def ingest_drain(
+    port: int, url: str, backlog: list[tuple[str, bytes]], keys: list[DeviceKey]
+) -> float:
     """One ingester: results/s draining the backlog into the database at *url*."""
     db = open_database(url)
     with db.session() as s:
         for d, k in enumerate(keys):
-            register_key(s, f"customs/post-{d % 4}/dev-{d}", k.public_b64, state="approved", by="bench")
+            register_key(
+                s, f"customs/post-{d % 4}/dev-{d}", k.public_b64, state="approved", by="bench"
+            )
     cid = f"bench-ingest-{uuid.uuid4().hex[:6]}"
     group = f"g{uuid.uuid4().hex[:6]}"
     ing = Ingester(IngestSettings(port=port, client_id=cid, share_group=group), db)
@@ -218,7 +222,9 @@ def latency(port: int, tmp: Path, n: int, rate: float) -> dict[str, Any]:
     def on_message(_c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         sub_times[json.loads(msg.payload)["scan_id"]] = time.time() * 1000
 
-    sub = persistent_client(port, f"bench-lat-{uuid.uuid4().hex[:6]}", f"{prefix}/scan/result", on_message)
+    sub = persistent_client(
+        port, f"bench-lat-{uuid.uuid4().hex[:6]}", f"{prefix}/scan/result", on_message
+    )
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     pub.connect("127.0.0.1", port)
     pub.loop_start()
@@ -228,8 +234,13 @@ def latency(port: int, tmp: Path, n: int, rate: float) -> dict[str, Any]:
         with sync_playwright() as p:
             b = p.chromium.launch(
                 executable_path=CHROMIUM,
-                args=["--headless=new", "--no-sandbox", "--disable-gpu",
-                      "--disable-background-networking", "--disable-dev-shm-usage"],
+                args=[
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-dev-shm-usage",
+                ],
             )
             page = b.new_page()
             page.goto(console.url + "/login")
@@ -246,7 +257,9 @@ def latency(port: int, tmp: Path, n: int, rate: float) -> dict[str, Any]:
             )
             time.sleep(1.0)
             for seq in range(1, n + 1):
-                body = key.sign(messages.result_payload(ident, device="dev-lat", post="lat", seq=seq))
+                body = key.sign(
+                    messages.result_payload(ident, device="dev-lat", post="lat", seq=seq)
+                )
                 sent[body["scan_id"]] = time.time() * 1000
                 pub.publish(f"{prefix}/scan/result", json.dumps(body), qos=1)
                 time.sleep(1.0 / rate)
@@ -308,8 +321,11 @@ def main() -> int:
                 out["ingest_postgresql_per_s"] = round(pg)
                 out["ingest_postgresql_ratio"] = round(pg / base, 3)
                 out["ingest_postgresql_target_met"] = pg >= 2000
-                print(f"ingest into PostgreSQL: {pg:,.0f} results/s (ratio {pg / base:.3f}; "
-                      f"target >= 2,000: {'met' if pg >= 2000 else 'NOT met'})", flush=True)
+                print(
+                    f"ingest into PostgreSQL: {pg:,.0f} results/s (ratio {pg / base:.3f}; "
+                    f"target >= 2,000: {'met' if pg >= 2000 else 'NOT met'})",
+                    flush=True,
+                )
             except BaseException as err:  # pytest.skip raises a BaseException subclass
                 out["ingest_postgresql_per_s"] = None
                 print(f"PostgreSQL not measured: {err}", flush=True)
@@ -317,10 +333,13 @@ def main() -> int:
                 lat = latency(broker.port, tmp, 100 if args.quick else 300, 20.0)
                 lat["target_p99_under_500ms_met"] = lat["browser_p99_ms"] < 500
                 out["latency"] = lat
-                print(f"publish -> browser: p50 {lat['browser_p50_ms']} ms, p99 "
-                      f"{lat['browser_p99_ms']} ms (bare MQTT p50 {lat['mqtt_p50_ms']} ms, "
-                      f"p99 {lat['mqtt_p99_ms']} ms); {lat['arrived_in_browser']}/{lat['n']} "
-                      "arrived", flush=True)
+                print(
+                    f"publish -> browser: p50 {lat['browser_p50_ms']} ms, p99 "
+                    f"{lat['browser_p99_ms']} ms (bare MQTT p50 {lat['mqtt_p50_ms']} ms, "
+                    f"p99 {lat['mqtt_p99_ms']} ms); {lat['arrived_in_browser']}/{lat['n']} "
+                    "arrived",
+                    flush=True,
+                )
             else:
                 print("chromium not installed: latency not measured", flush=True)
         finally:

@@ -22,16 +22,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import jsonschema
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from controlroom import audit
 from controlroom.audit import utcnow
+from controlroom.contract import ContractViolation, check
 from controlroom.db.schema import Alarm, Device, RejectedMessage, Result, SeqGap, Spectrum
 from controlroom.db.upsert import insert_ignore
 from controlroom.keys import KeyRegistry
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: Payload bytes kept of a rejected message.
 REJECTED_KEEP = 4096
+#: Threads checking signatures (Ed25519 in the cryptography package runs without the GIL).
+VERIFY_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def parse_time(text: str) -> datetime:
 
 
 def _result_row(
-    dt: DeviceTopic, body: dict[str, Any], sig: tuple[str, str | None]
+    dt: DeviceTopic, body: dict[str, Any], sig: tuple[str, str | None], raw: bytes
 ) -> dict[str, Any]:
     sub = body.get("substance") or {}
     mixture = body.get("mixture") or []
@@ -103,7 +106,7 @@ def _result_row(
         "historical": bool(body.get("historical")),
         "signature_state": sig[0],
         "key_id": sig[1],
-        "payload": json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        "payload": raw.decode("utf-8"),  # as received (it parsed as JSON, so it is UTF-8)
     }
 
 
@@ -122,6 +125,7 @@ class MessageWriter:
     def __init__(self, filter_: TopicFilter, registry: KeyRegistry) -> None:
         self.filter = filter_
         self.registry = registry
+        self._pool = ThreadPoolExecutor(max_workers=VERIFY_THREADS, thread_name_prefix="verify")
 
     def write(self, session: Session, batch: Sequence[Incoming]) -> WriteReport:
         """Write *batch* inside *session*'s transaction (the caller commits)."""
@@ -143,7 +147,7 @@ class MessageWriter:
                 assert body is not None
                 if body["scan_id"] in results:  # a duplicate within the batch
                     report.results_duplicate += 1
-                results.setdefault(body["scan_id"], {"dt": dt, "body": body})
+                results.setdefault(body["scan_id"], {"dt": dt, "body": body, "raw": msg.payload})
             elif dt.command_response is not None:
                 assert body is not None
                 responses.append((dt, body, msg.correlation))
@@ -197,14 +201,13 @@ class MessageWriter:
             return None
         try:
             if kind in messages.KINDS:
-                messages.validate(kind, body)
+                check(kind, body)
             elif body.get("ok") is False:  # a command this contract version lacks: its error
-                messages.validate("cmd-error-response", body)
+                check("cmd-error-response", body)
             elif body.get("ok") is not True or not isinstance(body.get("result"), dict):
-                raise jsonschema.ValidationError("response needs ok and a result object")
-        except jsonschema.ValidationError as err:
-            where = "/".join(str(p) for p in err.absolute_path) or "(message)"
-            self.reject(session, msg, f"schema {kind}: {where}: {err.message}", report)
+                raise ContractViolation("(message)", "response needs ok and a result object")
+        except ContractViolation as err:
+            self.reject(session, msg, f"schema {kind}: {err}", report)
             return None
         return dt, kind, body
 
@@ -314,12 +317,27 @@ class MessageWriter:
     def _results(
         self, session: Session, results: dict[str, dict[str, Any]], report: WriteReport
     ) -> None:
-        rows = []
-        for scan_id in sorted(results):  # scan_id order: concurrent writers never deadlock
-            item = results[scan_id]
-            dt, body = item["dt"], item["body"]
-            sig = self.registry.signature_state(dt.prefix, body, session)
-            rows.append(_result_row(dt, body, sig))
+        order = sorted(results)  # scan_id order: concurrent writers never deadlock
+        # keys not approved in the cache are re-read first (one session, this thread); the
+        # Ed25519 checks then run on a small pool (the library releases the GIL)
+        for scan_id in order:
+            dt, body = results[scan_id]["dt"], results[scan_id]["body"]
+            sig = body.get("signature") or {}
+            known = self.registry.get(dt.prefix, str(sig.get("key_id")))
+            if known is None or known.state != "approved":
+                self.registry.refresh(session, dt.prefix, str(sig.get("key_id")))
+        states = list(
+            self._pool.map(
+                lambda sid: self.registry.signature_state(
+                    results[sid]["dt"].prefix, results[sid]["body"]
+                ),
+                order,
+            )
+        )
+        rows = [
+            _result_row(results[sid]["dt"], results[sid]["body"], sig, results[sid]["raw"])
+            for sid, sig in zip(order, states, strict=True)
+        ]
         stmt = insert_ignore(session, Result, ["scan_id"]).returning(Result.id, Result.scan_id)
         inserted = session.execute(stmt, rows).all()
         report.results_new += len(inserted)
