@@ -25,7 +25,6 @@ import os
 import platform
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,7 +48,7 @@ from helpers_mqtt import make_identification  # noqa: E402
 
 from controlroom.db import open_database  # noqa: E402
 from controlroom.db.schema import Result  # noqa: E402
-from controlroom.ingest import IngestSettings, Ingester  # noqa: E402
+from controlroom.ingest import Ingester, IngestSettings  # noqa: E402
 from controlroom.keys import register_key  # noqa: E402
 from edge.publish import messages  # noqa: E402
 from edge.publish.signing import DeviceKey  # noqa: E402
@@ -195,7 +194,7 @@ def ingest_drain(
 
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
 
 
 def latency(port: int, tmp: Path, n: int, rate: float) -> dict[str, Any]:
