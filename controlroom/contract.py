@@ -28,7 +28,8 @@ class ContractViolation(ValueError):
 
 @cache
 def _compiled(kind: str) -> Callable[[Any], Any]:
-    return fastjsonschema.compile(messages.schema(kind))  # type: ignore[no-any-return]
+    validator: Callable[[Any], Any] = fastjsonschema.compile(messages.schema(kind))
+    return validator
 
 
 def check(kind: str, payload: Any) -> None:
