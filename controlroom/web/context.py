@@ -56,6 +56,6 @@ class ConsoleContext:
     #: Reference library directory for the scan page's overlay (None: the shipped one).
     library: Path | None = None
     #: How long the scan page waits for a device's get_spectrum answer, seconds.
-    spectrum_wait_s: float = 5.0
+    spectrum_wait_s: float = 10.0
     #: Mark the session cookie Secure (behind TLS).
     secure_cookies: bool = False

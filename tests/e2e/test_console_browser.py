@@ -133,7 +133,7 @@ def test_console_in_a_real_browser(console: Console, mosquitto: Broker, browser:
 
         # 4. a scan page with its plot
         page.goto(f"{console.url}/scans/{alarm['scan_id']}")
-        page.wait_for_selector("svg.spectrum polyline.scan")
+        page.wait_for_selector("svg.spectrum polyline.scan", timeout=40_000)
         assert page.locator("svg.spectrum polyline.reference").count() == 1
         assert "library: cocaine hydrochloride" in (page.text_content("svg.spectrum") or "")
         assert "MSCU 5550001" in page.inner_text("table.facts")

@@ -23,6 +23,9 @@ from paho.mqtt.properties import Properties
 from edge.publish import messages
 from edge.publish.signing import DeviceKey
 
+#: The shipped library, loaded once for every simulated device's get_spectrum answers.
+_LIBRARY: dict[str, Any] = {}
+
 
 class SimDevice:
     """One simulated device at ``customs/<post>/<device>`` on a broker on 127.0.0.1:*port*."""
@@ -196,7 +199,7 @@ class SimDevice:
         result = next((r for r in self.archive.values() if r["scan_id"] == scan_id), None)
         if result is None:
             return {"error": ("not_found", f"no scan {scan_id}")}
-        lib = load_library()
+        lib = _LIBRARY.get("lib") or _LIBRARY.setdefault("lib", load_library())
         name = result["hits"][0]["name"]
         y = np.asarray(lib.spectra[lib.index(name)], dtype=np.float64) if name in lib else None
         x = np.asarray(lib.grid)
