@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from controlroom.errors import ControlRoomError
 from edge.errors import EdgeError
-from edge.publish.signing import ALGORITHM, key_id, load_public_key
+from edge.publish.signing import ALGORITHM, key_id, load_public_key, verify
 from spectra_io.atomic import atomic_write_text
 
 PINS_FILE = "monitor-keys.json"
@@ -52,7 +52,8 @@ class Announcement:
     """What a device's ``info`` said about its key, compared with the pin."""
 
     #: "pinned" (first sight, now pinned), "same", "changed" (differs from the pin),
-    #: "malformed" (no usable Ed25519 key in the info).
+    #: "malformed" (no usable Ed25519 key in the info), "unsigned" (no pin yet, and the info
+    #: is not signed by the key it announces: nothing is pinned from it).
     verdict: str
     announced_key_id: str | None
 
@@ -137,6 +138,8 @@ class KeyPins:
             pin = self._pins.get(prefix)
             if pin is not None:
                 return Announcement("same" if pin.key_id == kid else "changed", kid)
+            if not verify(info, public):  # proof of possession before a key is pinned
+                return Announcement("unsigned", kid)
             now = datetime.now(UTC).isoformat(timespec="seconds")
             self._pins[prefix] = Pin(kid, value, now, public)
             self._save()
