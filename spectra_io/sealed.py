@@ -16,24 +16,24 @@ from typing import Any
 SEAL_KEY = "manifest_sha256"
 
 
-def _digest(doc: dict[str, Any]) -> str:
-    body = {k: v for k, v in doc.items() if k != SEAL_KEY}
+def _digest(doc: dict[str, Any], key: str = SEAL_KEY) -> str:
+    body = {k: v for k, v in doc.items() if k != key}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def seal(doc: dict[str, Any]) -> dict[str, Any]:
-    """*doc* with ``manifest_sha256`` set to the digest of the rest."""
-    out = {k: v for k, v in doc.items() if k != SEAL_KEY}
-    out[SEAL_KEY] = _digest(out)
+def seal(doc: dict[str, Any], key: str = SEAL_KEY) -> dict[str, Any]:
+    """*doc* with member *key* set to the digest of the rest."""
+    out = {k: v for k, v in doc.items() if k != key}
+    out[key] = _digest(out, key)
     return out
 
 
-def seal_problem(doc: dict[str, Any]) -> str | None:
+def seal_problem(doc: dict[str, Any], key: str = SEAL_KEY) -> str | None:
     """Why *doc*'s seal does not hold (missing, mismatch), or None when it does."""
-    value = doc.get(SEAL_KEY)
+    value = doc.get(key)
     if value is None:
-        return f"it has no {SEAL_KEY} (re-save it with the current tools)"
-    if value != _digest(doc):
-        return f"its {SEAL_KEY} does not match its content: it was damaged or edited"
+        return f"it has no {key} (re-save it with the current tools)"
+    if value != _digest(doc, key):
+        return f"its {key} does not match its content: it was damaged or edited"
     return None
