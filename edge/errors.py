@@ -1,4 +1,4 @@
-"""Errors of the ``edge`` layer, branches of the one tree rooted in :mod:`hal.errors`."""
+"""Errors of the ``edge`` layer, a branch of the one tree rooted in :mod:`spectra_io.errors`."""
 
 from __future__ import annotations
 
@@ -29,14 +29,6 @@ class ModelError(EdgeError, ValueError):
     """A classifier model is missing, corrupt, or does not match its manifest or library."""
 
 
-class QualityError(EdgeError, ValueError):
-    """A spectrum failed a quality gate; ``reason`` is a stable reason code."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        self.reason = reason
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-
-
 class PublishError(EdgeError, ConnectionError):
     """A message could not be handed to the broker."""
 
@@ -49,10 +41,6 @@ class CommandError(EdgeError, ValueError):
     """A remote command is malformed, unknown or not allowed."""
 
 
-class UpdateError(EdgeError, RuntimeError):
-    """An over-the-air update bundle is invalid, tampered, or failed to apply."""
-
-
 __all__ = [
     "CommandError",
     "ConfigError",
@@ -62,7 +50,5 @@ __all__ = [
     "ModelError",
     "OutboxError",
     "PublishError",
-    "QualityError",
     "SpectraEdgeError",
-    "UpdateError",
 ]

@@ -11,12 +11,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.cli.common import config_from_args
-from edge.identify.result import Identification
-from edge.publish.messages import mixture_text
 from spectra_io.errors import SpectraEdgeError
+
+if TYPE_CHECKING:
+    from edge.identify.result import Identification
 
 STATUS_STYLE = {
     "identified": "bold",
@@ -83,6 +84,8 @@ def _human(obj: dict[str, Any]) -> str:
         fam = f", {s['family']}" if s["family"] else ""
         text = f"{s['name']} ({s['category']}{fam}; {s['severity']})"
     elif status == "mixture":
+        from edge.identify.result import mixture_text
+
         text = mixture_text(obj["mixture"])
     elif status == "inconclusive":
         near = obj.get("nearest") or {}
@@ -129,6 +132,7 @@ def _identify(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
+    from edge.scan.opener import SampleError
     from edge.scan.pipeline import run_scan
 
     cfg = config_from_args(args)
@@ -136,13 +140,14 @@ def _scan(args: argparse.Namespace) -> int:
     if update:
         cfg = cfg.model_copy(update={"identify": cfg.identify.model_copy(update=update)})
     try:
-        outcome = run_scan(cfg, sample=args.sample, reference=args.reference)
-    except KeyError as err:
+        scan = run_scan(cfg, sample=args.sample, reference=args.reference)
+    except SampleError as err:
         print(f"spectra-edge scan: error: {err}", file=sys.stderr)
         return 2
-    obj = result_object(None, outcome.identification)
-    obj["reference"] = outcome.reference
-    obj["quality"] = {k: round(v, 6) for k, v in outcome.quality.metrics.items()}
+    obj = result_object(None, scan.decision)
+    obj["reference"] = scan.reference
+    metrics = scan.quality.metrics if scan.quality is not None else {}
+    obj["quality"] = {k: round(v, 6) for k, v in metrics.items()}
     if args.json:
         print(json.dumps(obj))
     else:
@@ -153,7 +158,7 @@ def _scan(args: argparse.Namespace) -> int:
         )
     from edge.publish import deliver_result  # outbox first, then a bounded delivery wait
 
-    report = deliver_result(cfg, outcome.identification, consignment=outcome.reference)
+    report = deliver_result(cfg, scan.decision, consignment=scan.reference)
     print(f"spectra-edge scan: {report.describe()}", file=sys.stderr)
     return 0
 

@@ -46,10 +46,19 @@ from edge.errors import ModelError
 from edge.identify.match import MatchParams
 from edge.identify.mixture import MixtureParams
 from spectra_io.atomic import atomic_write_text
+from spectra_io.sealed import seal, seal_problem
 
 log = logging.getLogger(__name__)
 
 CALIBRATION_FILE = "calibration.json"
+#: Member of calibration.json holding the sha256 of the rest (spectra_io.sealed).
+SEAL_KEY = "calibration_sha256"
+
+
+class OutdatedCalibration(ModelError):
+    """A calibration file written by an older version (intact, but not usable here)."""
+
+
 DEFAULT_PATH = Path(__file__).with_name("calibration_default.json")
 FORMAT_VERSION = 2
 
@@ -181,7 +190,7 @@ class DecisionParams:
 
 @dataclass
 class Calibration:
-    """Decision thresholds plus one calibration model per status."""
+    """Decision settings plus one calibrated model per question."""
 
     params: DecisionParams = field(default_factory=DecisionParams)
     models: dict[str, LogisticModel] = field(default_factory=dict)
@@ -235,7 +244,9 @@ class Calibration:
         """Parse :meth:`to_json` output; :class:`ModelError` when malformed."""
         try:
             if doc.get("format_version") != FORMAT_VERSION:
-                raise ModelError(f"calibration format {doc.get('format_version')!r} not supported")
+                raise OutdatedCalibration(
+                    f"calibration format {doc.get('format_version')!r} not supported"
+                )
             p = dict(doc["params"])
             mix = MixtureParams(**p.pop("mixture"))
             match = MatchParams(**p.pop("match"))
@@ -260,25 +271,39 @@ class Calibration:
             raise ModelError(f"malformed calibration: {err}") from err
 
     def save(self, path: Path | str) -> None:
-        """Write as JSON (atomic rename)."""
-        atomic_write_text(path, json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n")
+        """Write as JSON, sealed with the sha256 of its content (atomic rename)."""
+        doc = seal(self.to_json(), SEAL_KEY)
+        atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, path: Path | str) -> Calibration:
-        """Read a calibration file."""
+        """Read a calibration file; :class:`ModelError` when unreadable, damaged (its seal does
+        not hold) or malformed, :class:`OutdatedCalibration` when written by an older
+        version."""
         try:
             doc = json.loads(Path(path).read_text())
         except (OSError, ValueError) as err:
             raise ModelError(f"cannot read calibration {path}: {err}") from err
-        return cls.from_json(doc)
+        if not isinstance(doc, dict):
+            raise ModelError(f"calibration {path}: not a JSON object")
+        if doc.get("format_version") != FORMAT_VERSION:
+            raise OutdatedCalibration(
+                f"calibration {path} has format {doc.get('format_version')!r}, this version"
+                f" reads {FORMAT_VERSION}: run 'spectra-edge library calibrate'"
+            )
+        problem = seal_problem(doc, SEAL_KEY)
+        if problem is not None:
+            raise ModelError(f"calibration {path}: {problem}")
+        return cls.from_json({k: v for k, v in doc.items() if k != SEAL_KEY})
 
 
 def find_calibration(*dirs: Path | None) -> Calibration:
-    """The first usable ``calibration.json`` in *dirs* (library, model), else the shipped default.
+    """The first ``calibration.json`` in *dirs* (library, model), else the shipped default.
 
-    A library without its own calibration (or with one in an old format) is identified with
-    the default fitted on the starter library, whose thresholds need not carry over: that is
-    logged as a warning and recorded in ``meta["source"]`` (``health`` reports it).
+    A library without its own calibration (or with one an older version wrote) is identified
+    with the default fitted on the starter library, whose probabilities need not carry over:
+    that is logged as a warning and recorded in ``meta["source"]`` (``health`` reports it).
+    A damaged one is an error (:class:`ModelError`): it must not be replaced silently.
     """
     for d in dirs:
         if d is None:
@@ -287,8 +312,8 @@ def find_calibration(*dirs: Path | None) -> Calibration:
         if path.is_file():
             try:
                 cal = Calibration.load(path)
-            except ModelError as err:
-                log.warning("%s is unusable (%s); run 'spectra-edge library calibrate'", path, err)
+            except OutdatedCalibration as err:
+                log.warning("%s", err)
                 continue
             cal.meta["source"] = str(path)
             return cal

@@ -31,6 +31,7 @@ least :data:`IDENTIFY_PROBABILITY`, ``inconclusive`` lies between the two levels
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -130,3 +131,23 @@ class Identification:
             None if self.suspected_family is None else dict(vars(self.suspected_family))
         )
         return d
+
+
+def mixture_text(mixture: Any) -> str:
+    """Mixture components as an officer or a court should read them.
+
+    ``"Cocaine HCl (spectral share 0.63, p 0.99) + Lactose (spectral share 0.37, p 0.97)"``:
+    a component's share of the explained spectral signal is not a concentration or a
+    purity, so it is never shown as a bare percentage. *mixture* is a result's ``mixture``
+    list (dicts) or :class:`~edge.identify.result.MixtureComponent` objects.
+    """
+    parts = []
+    for m in mixture or ():
+        d = m if isinstance(m, Mapping) else vars(m)
+        prob = d.get("probability")
+        p = f", p {float(prob):.2f}" if isinstance(prob, int | float) else ""
+        share = d.get("contribution")
+        s = f"spectral share {float(share):.2f}" if isinstance(share, int | float) else ""
+        detail = ", ".join(x for x in (s, p.lstrip(", ")) if x)
+        parts.append(f"{d.get('name')} ({detail})" if detail else str(d.get("name")))
+    return " + ".join(parts)

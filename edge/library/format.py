@@ -41,6 +41,8 @@ from edge.errors import LibraryError
 from edge.identify.result import Substance
 from edge.library.categories import Category, Severity, check_family, parse_category, severity_of
 from edge.preprocess.grid import STANDARD_GRID
+from spectra_io.atomic import replace_dir
+from spectra_io.sealed import seal, seal_problem
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -301,14 +303,6 @@ def default_library_path() -> Path:
     return Path(__file__).resolve().parents[2] / "models" / "library"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_file(path: Path, data: bytes) -> None:
     with open(path, "wb") as fh:
         fh.write(data)
@@ -397,22 +391,9 @@ def save_library(
             os.fsync(fh.fileno())
         files[SPECTRA] = hashlib.sha256(spectra_file.read_bytes()).hexdigest()
         _write_file(tmp / ENTRIES, ebytes)
-        _write_file(tmp / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+        _write_file(tmp / MANIFEST, (json.dumps(seal(manifest), indent=2) + "\n").encode())
         os.chmod(tmp, 0o755)
-        _fsync_dir(tmp)
-        old: Path | None = None
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{os.getpid()}"
-            os.rename(path, old)
-        try:
-            os.rename(tmp, path)
-        except OSError:
-            if old is not None:
-                os.rename(old, path)  # put the previous library back
-            raise
-        _fsync_dir(path.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, path)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
         raise LibraryError(f"cannot write library {path}: {err}") from err
@@ -443,6 +424,9 @@ def load_library(path: Path | str | None = None, *, verify: bool = True) -> Libr
     if not lib_dir.is_dir():
         raise LibraryError(f"no library directory at {lib_dir}")
     manifest = _read_json(lib_dir / MANIFEST)
+    problem = seal_problem(manifest) if isinstance(manifest, dict) else "not a JSON object"
+    if problem is not None:
+        raise LibraryError(f"{lib_dir / MANIFEST}: {problem}")
     try:
         if manifest.get("format_version") != FORMAT_VERSION:
             raise LibraryError(
@@ -479,7 +463,7 @@ def load_library(path: Path | str | None = None, *, verify: bool = True) -> Libr
         raise LibraryError(f"library file missing: {spectra_path}")
     try:
         spectra = np.load(spectra_path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as err:
+    except Exception as err:  # a damaged .npy header raises ValueError, SyntaxError, ...
         raise LibraryError(f"{spectra_path}: unreadable spectra ({err}); library corrupt") from err
     if spectra.dtype != np.dtype("<f4") or spectra.shape != (count, grid.size):
         raise LibraryError(

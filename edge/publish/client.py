@@ -2,6 +2,9 @@
 
 * Last will ``offline`` (retained) is set before connecting; ``online`` on every connect,
   ``stopped`` on a clean :meth:`MqttLink.stop`.
+* With the device key (:meth:`MqttLink.use_key`), every retained state message is signed
+  like a result, the last will included: it is signed when it is armed, before each connect,
+  so it proves who set it, not that the device is gone (docs/mqtt.md, "Signed state").
 * Persistent session (clean start off, session expiry from config); QoS 1 for everything
   that matters.
 * Retained state (status, info, health, alarm) is remembered and republished on every
@@ -22,7 +25,6 @@ import logging
 import os
 import ssl
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,8 +39,9 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.config.schema import Config
 from edge.errors import ConfigError, PublishError
+from edge.lifecycle import Deadline, SystemClock
 from edge.publish.messages import status_payload
-from edge.publish.signing import canonical_json
+from edge.publish.signing import DeviceKey, canonical_json
 from edge.publish.topics import RETAINED_KINDS, Topics
 
 log = logging.getLogger(__name__)
@@ -47,15 +50,21 @@ CREDENTIAL_NAME = "mqtt-password"
 #: Receive Maximum assumed when the broker announces none (MQTT 5 default is 65535; keep
 #: the window modest so a slow broker is not flooded).
 DEFAULT_WINDOW = 100
+#: How far :meth:`MqttLink.stop` can run past its timeout: paho joins its network thread
+#: without a bound, and that thread may be inside a TCP connect (paho's connect timeout,
+#: 5 s) or a select (1 s) when asked to stop.
+STOP_OVERRUN_S = 5.0
 
 
 @dataclass(frozen=True)
-class Command:
-    """One command request received on ``<prefix>/cmd/<name>``."""
+class CommandMessage:
+    """One message received on the command subscription ``<prefix>/cmd/+``, as it came:
+    the topic is parsed, and the body checked, by the command dispatcher
+    (:mod:`edge.service.commands`), not here."""
 
-    name: str
+    topic: str
     payload: bytes
-    response_topic: str
+    response_topic: str | None
     correlation_data: bytes | None
 
 
@@ -125,7 +134,7 @@ class MqttLink:
         self._window = DEFAULT_WINDOW
         self._retained: dict[str, bytes] = {}
         self._maintenance: bytes | None = None
-        self._command_handler: Callable[[Command], None] | None = None
+        self._command_handler: Callable[[CommandMessage], object] | None = None
         self._commands_ready = threading.Event()
         self._command_sub_mid: int | None = None
         self._publish_listeners: list[PublishCallback] = []
@@ -133,6 +142,7 @@ class MqttLink:
         self._started = False
         self._stopped = False
         self.last_error: str | None = None
+        self._key: DeviceKey | None = None
         self._client = self._make_client()
 
     # -- set-up ------------------------------------------------------------------------------
@@ -153,8 +163,7 @@ class MqttLink:
         if m.tls.enabled:
             client.tls_set_context(tls_context(self.cfg))
         if self.role == "device":
-            will = status_payload("offline", self.device, self.post, with_time=False)
-            client.will_set(self.topics.status, canonical_json(will), qos=1, retain=True)
+            self._arm_will(client)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -162,6 +171,28 @@ class MqttLink:
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         return client
+
+    def use_key(self, key: DeviceKey) -> None:
+        """Sign every retained state message (and the last will) with *key* from now on.
+
+        Call it before :meth:`start`: state set earlier is not re-signed.
+        """
+        self._key = key
+        if self.role == "device":
+            self._arm_will(self._client)
+
+    def encode_state(self, payload: dict[str, Any]) -> bytes:
+        """The wire bytes of a state message: canonical JSON, signed when a key is set."""
+        if self._key is None:
+            return canonical_json(payload)
+        return self._key.sign_canonical(payload)[1]
+
+    def _arm_will(self, client: mqtt.Client) -> None:
+        """Set the last will ``offline`` for the next connection. Signed, it carries the time
+        it was armed: who set it is proven, liveness is not (the broker sends it later)."""
+        signed = self._key is not None
+        will = status_payload("offline", self.device, self.post, with_time=signed)
+        client.will_set(self.topics.status, self.encode_state(will), qos=1, retain=True)
 
     def _connect_properties(self) -> Properties:
         props = Properties(PacketTypes.CONNECT)
@@ -195,19 +226,20 @@ class MqttLink:
     def stop(self, timeout: float = 5.0) -> None:
         """Publish ``stopped`` (device role), disconnect and join the network thread.
 
-        Idempotent; bounded by *timeout* seconds.
+        Idempotent; bounded by *timeout* seconds plus at most :data:`STOP_OVERRUN_S` (paho's
+        own join).
         """
         with self._lock:
             if not self._started or self._stopped:
                 self._stopped = True
                 return
             self._stopped = True
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(SystemClock(), timeout)
         if self.role == "device" and self._connected.is_set():
-            payload = canonical_json(status_payload("stopped", self.device, self.post))
+            payload = self.encode_state(status_payload("stopped", self.device, self.post))
             info = self._client.publish(self.topics.status, payload, qos=1, retain=True)
             try:
-                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+                info.wait_for_publish(deadline.remaining())
             except (RuntimeError, ValueError):
                 log.warning("could not publish 'stopped' before shutdown")
         self._client.disconnect()
@@ -287,7 +319,7 @@ class MqttLink:
         if self.role == "device":
             if self._maintenance is None:
                 online = status_payload("online", self.device, self.post)
-                self._retained["status"] = canonical_json(online)
+                self._retained["status"] = self.encode_state(online)
             for kind in RETAINED_KINDS:
                 payload = self._retained.get(kind)
                 if payload is not None:
@@ -322,6 +354,8 @@ class MqttLink:
         was = self._connected.is_set()
         self._connected.clear()
         self._commands_ready.clear()
+        if self.role == "device" and self._key is not None and not self._stopped:
+            self._arm_will(client)  # a fresh will (time) for the next connection
         if was:
             # Our own clean stop is no news; anything else is worth a warning (once per drop).
             log_at = logging.INFO if self._stopped else logging.WARNING
@@ -345,16 +379,15 @@ class MqttLink:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         handler = self._command_handler
-        name = self.topics.command_name(msg.topic)
-        if handler is None or name is None:
+        if handler is None:
             return
         props = msg.properties
-        response_topic = getattr(props, "ResponseTopic", None) or self.topics.cmd_response(name)
+        response_topic = getattr(props, "ResponseTopic", None) or None
         correlation = getattr(props, "CorrelationData", None)
         try:
-            handler(Command(name, bytes(msg.payload), response_topic, correlation))
+            handler(CommandMessage(msg.topic, bytes(msg.payload), response_topic, correlation))
         except Exception:  # a command must never take the network thread down
-            log.exception("command handler failed on %s", msg.topic)
+            log.exception("command handler failed on %s", msg.topic[:200])
 
     # -- publishing --------------------------------------------------------------------------
 
@@ -374,7 +407,7 @@ class MqttLink:
         """Set retained state *kind* (status, info, health, alarm); sent now if connected and
         again on every reconnect."""
         topic = self.topics.state(kind)
-        data = canonical_json(payload)
+        data = self.encode_state(payload)
         self._retained[kind] = data
         if kind == "status":  # maintenance survives reconnects; anything else ends it
             self._maintenance = data if payload.get("state") == "maintenance" else None
@@ -385,8 +418,8 @@ class MqttLink:
                     "retained %s not sent now (%s); will resend on reconnect", kind, info.rc
                 )
 
-    def subscribe_commands(self, handler: Callable[[Command], None]) -> None:
-        """Deliver requests on ``<prefix>/cmd/+`` to *handler* (network thread: keep it short)."""
+    def subscribe_commands(self, handler: Callable[[CommandMessage], object]) -> None:
+        """Deliver messages on ``<prefix>/cmd/+`` to *handler* (network thread: keep it short)."""
         self._command_handler = handler
         if self._connected.is_set():
             self._subscribe_commands(self._client)
@@ -415,14 +448,13 @@ class MqttLink:
         """Wait until the broker acknowledged the command subscription (SUBACK)."""
         return self._commands_ready.wait(max(0.0, timeout))
 
-    def respond(self, command: Command, payload: dict[str, Any]) -> None:
-        """Send *payload* (QoS 1) to the command's response topic with its correlation data."""
+    def respond(self, topic: str, payload: bytes, correlation_data: bytes | None) -> None:
+        """Send one command response (QoS 1) to *topic*, echoing the request's correlation
+        data (MQTT 5); the dispatcher's responder."""
         props = Properties(PacketTypes.PUBLISH)
-        if command.correlation_data is not None:
-            props.CorrelationData = command.correlation_data
-        self._client.publish(
-            command.response_topic, canonical_json(payload), qos=1, properties=props
-        )
+        if correlation_data is not None:
+            props.CorrelationData = correlation_data
+        self._client.publish(topic, payload, qos=1, properties=props)
 
 
 def decode(payload: bytes) -> Any:

@@ -16,22 +16,18 @@ from typing import Any, Final
 
 from edge import __version__
 from edge.identify.result import Identification
+from edge.store.timesource import time_source
 
 SCHEMA_VERSION: Final = 1
 
-#: Message kinds with a schema file.
-KINDS: Final = (
-    "status",
-    "info",
-    "health",
-    "alarm",
-    "scan-result",
-    "cmd-error-response",
-    *(
-        f"cmd-{c}-{d}"
-        for c in ("scan", "ack", "background", "get_spectrum", "ping")
-        for d in ("request", "response")
-    ),
+#: Message kinds with a schema file (``edge/publish/schemas/<kind>.json``): state, results,
+#: and a request and a response schema per remote command.
+KINDS: Final = tuple(
+    sorted(
+        entry.name.removesuffix(".json")
+        for entry in resources.files("edge.publish.schemas").iterdir()
+        if entry.name.endswith(".json")
+    )
 )
 
 
@@ -177,26 +173,6 @@ def is_alarm(identification: Identification) -> bool:
     return identification.severity == "alarm"
 
 
-def mixture_text(mixture: Any) -> str:
-    """Mixture components as an officer or a court should read them.
-
-    ``"Cocaine HCl (spectral share 0.63, p 0.99) + Lactose (spectral share 0.37, p 0.97)"``:
-    a component's share of the explained spectral signal is not a concentration or a
-    purity, so it is never shown as a bare percentage. *mixture* is a result's ``mixture``
-    list (dicts) or :class:`~edge.identify.result.MixtureComponent` objects.
-    """
-    parts = []
-    for m in mixture or ():
-        d = m if isinstance(m, Mapping) else vars(m)
-        prob = d.get("probability")
-        p = f", p {float(prob):.2f}" if isinstance(prob, int | float) else ""
-        share = d.get("contribution")
-        s = f"spectral share {float(share):.2f}" if isinstance(share, int | float) else ""
-        detail = ", ".join(x for x in (s, p.lstrip(", ")) if x)
-        parts.append(f"{d.get('name')} ({detail})" if detail else str(d.get("name")))
-    return " + ".join(parts)
-
-
 def result_payload(
     identification: Identification,
     *,
@@ -218,6 +194,7 @@ def result_payload(
         seq=int(seq),
         consignment=consignment,
         historical=False,
+        time_source=time_source(),
     )
     if extra:
         out["extra"] = dict(extra)

@@ -18,17 +18,29 @@ corrupt database file is moved aside with an error log and a fresh one is starte
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from edge.errors import OutboxError
-from edge.store.sqlite_files import check_integrity, move_aside
+from edge.lifecycle import Deadline, Worker
+from edge.store.sqlite_files import (
+    check_integrity,
+    is_corruption,
+    is_disk_full,
+    move_aside,
+    readable_copy,
+    release_reserve,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +61,26 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_kind ON messages (alarm, id);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('next_seq', 1), ('dropped', 0), ('delivered', 0);
+INSERT OR IGNORE INTO meta VALUES ('dead_letters', 0);
 INSERT OR IGNORE INTO meta SELECT 'count', count(*) FROM messages;
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY,
+    topic BLOB,
+    payload BLOB,
+    alarm INTEGER,
+    created REAL,
+    reason TEXT NOT NULL,
+    moved REAL NOT NULL
+);
 """
+
+#: Added after the first release: the checksum of topic and payload (NULL in older rows).
+_MIGRATIONS = ("ALTER TABLE messages ADD COLUMN checksum INTEGER",)
+
+
+def row_checksum(topic: str, payload: bytes) -> int:
+    """CRC-32 over topic and payload, checked before a row is sent (catches any bit flip)."""
+    return zlib.crc32(payload, zlib.crc32(topic.encode("utf-8") + b"\x00"))
 
 
 @dataclass(frozen=True)
@@ -89,8 +119,11 @@ class OutboxStats:
     next_seq: int
     max_messages: int
     path: str
+    dead_letters: int = 0
+    #: Where a corrupt outbox file was moved at open (None: it never happened).
+    quarantined: str | None = None
 
-    def for_health(self, now: float | None = None) -> dict[str, int | float | None]:
+    def for_health(self, now: float | None = None) -> dict[str, int | float | str | None]:
         """The ``outbox`` member of the ``health`` message."""
         now = time.time() if now is None else now
         age = None if self.oldest_created is None else max(0.0, now - self.oldest_created)
@@ -99,6 +132,8 @@ class OutboxStats:
             "alarms_waiting": self.alarms_waiting,
             "dropped": self.dropped,
             "oldest_age_s": age,
+            "dead_letters": self.dead_letters,
+            "quarantined": self.quarantined,
         }
 
 
@@ -130,9 +165,11 @@ class Outbox:
         # waits for its fsync, so the sender never stalls behind a submission.
         self._rlock = threading.Lock()
         self._rdb: sqlite3.Connection | None = None
-        self._closing = threading.Event()
-        self._checkpointer: threading.Thread | None = None
+        self._checkpointer: Worker | None = None
         self.recovered_from: Path | None = None  # where a corrupt file was moved, if any
+        self.recovered_rows = 0  # rows read back from that file into the fresh one
+        #: Why the last row was moved to the dead letters (for ``health.last_error``).
+        self.last_dead_letter: str | None = None
         self._open()
 
     @classmethod
@@ -156,10 +193,23 @@ class Outbox:
             db.execute(f"PRAGMA journal_size_limit = {64 * 1024 * 1024}")
             check_integrity(db)
             db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+            if "checksum" not in columns:
+                db.execute(_MIGRATIONS[0])
         except BaseException:
             db.close()
             raise
         return db
+
+    def _connect_with_room(self) -> sqlite3.Connection:
+        """:meth:`_connect`; on a full disk, once more after releasing the space reserve."""
+        try:
+            return self._connect()
+        except sqlite3.Error as err:
+            if not (is_disk_full(err, self.path) and release_reserve(self.path.parent)):
+                raise
+            log.error("outbox %s: disk full; released the space reserve to open", self.path)
+            return self._connect()
 
     def _open(self) -> None:
         try:
@@ -167,13 +217,15 @@ class Outbox:
         except OSError as err:
             raise OutboxError(f"outbox directory {self.path.parent}: {err}") from err
         try:
-            self._db = self._connect()
+            self._db = self._connect_with_room()
             self._open_reader()
             return
-        except sqlite3.DatabaseError as err:
-            # sqlite3.DatabaseError covers "file is not a database", malformed pages, etc.
-            # (OperationalError, e.g. a locked or unwritable file, is not corruption.)
-            if isinstance(err, sqlite3.OperationalError) and "malformed" not in str(err):
+        except sqlite3.Error as err:
+            # only a damaged file is moved aside: a full disk, a read-only file system or a
+            # lock is reported as what it is, and the file is left alone
+            if is_disk_full(err, self.path):
+                raise OutboxError(f"outbox {self.path}: disk full: {err}") from err
+            if not is_corruption(err):
                 raise OutboxError(f"outbox {self.path}: {err}") from err
             self.recovered_from = self._move_aside(err)
         try:
@@ -181,15 +233,86 @@ class Outbox:
         except sqlite3.Error as err:
             raise OutboxError(f"outbox {self.path}: cannot start a fresh database: {err}") from err
         self._open_reader()
+        self.recovered_rows = self._recover(self.recovered_from)
+
+    def _recover(self, aside: Path) -> int:
+        """Copy every readable waiting row of a quarantined file into this one, in order."""
+        rows: list[tuple[Any, ...]] = []
+        next_seq = 0
+        try:
+            with readable_copy(aside) as old:
+                with contextlib.suppress(sqlite3.Error, TypeError, ValueError):
+                    row = old.execute("SELECT value FROM meta WHERE name='next_seq'").fetchone()
+                    next_seq = int(row[0]) if row else 0
+                cur = old.execute(
+                    "SELECT CAST(topic AS BLOB), payload, qos, alarm, created, "
+                    "CAST(key AS BLOB) FROM messages ORDER BY id"
+                )
+                while True:
+                    try:
+                        row = cur.fetchone()
+                    except sqlite3.DatabaseError as err:  # a damaged page: keep what we have
+                        log.error("outbox recovery stopped at a damaged page: %s", err)
+                        break
+                    if row is None:
+                        break
+                    rows.append(row)
+        except (sqlite3.Error, OSError) as err:
+            log.error("OUTBOX: nothing recoverable in %s (%s)", aside, err)
+            return 0
+        good = []
+        for topic, payload, qos, alarm, created, key in rows:
+            checked = _decode_row(topic, payload, key, None)
+            if checked is None:
+                continue
+            topic_s, payload_b, key_s = checked
+            good.append(
+                (
+                    topic_s,
+                    payload_b,
+                    int(qos),
+                    int(alarm),
+                    float(created),
+                    key_s,
+                    row_checksum(topic_s, payload_b),
+                )
+            )
+        with self._lock:
+            db = self.db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.executemany(
+                        "INSERT INTO messages (topic, payload, qos, alarm, created, key, checksum)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        good,
+                    )
+                    db.execute("UPDATE meta SET value=value+? WHERE name='count'", (len(good),))
+                    # seq stays monotonic when the old counter could be read
+                    db.execute(
+                        "UPDATE meta SET value=max(value, ?) WHERE name='next_seq'", (next_seq,)
+                    )
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as err:
+                raise OutboxError(f"outbox {self.path}: cannot recover rows: {err}") from err
+        alarms = sum(1 for row in good if row[3])
+        log.error(
+            "OUTBOX: recovered %d waiting message(s) (%d alarm(s)) of %d from %s",
+            len(good),
+            alarms,
+            len(rows),
+            aside,
+        )
+        return len(good)
 
     def _start_checkpointer(self) -> None:
-        self._closing = threading.Event()
-        self._checkpointer = threading.Thread(
-            target=self._checkpoint_loop, name="outbox-checkpoint", daemon=True
-        )
+        self._checkpointer = Worker("outbox-checkpoint", self._checkpoint_loop)
         self._checkpointer.start()
 
-    def _checkpoint_loop(self) -> None:
+    def _checkpoint_loop(self, stopping: threading.Event) -> None:
         """Copy the WAL into the database file every second (PASSIVE: never blocks others)."""
         try:
             db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
@@ -198,7 +321,7 @@ class Outbox:
             log.error("outbox %s: no checkpointer (%s); the WAL will grow", self.path, err)
             return
         try:
-            while not self._closing.wait(self.checkpoint_interval_s):
+            while not stopping.wait(self.checkpoint_interval_s):
                 try:
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 except sqlite3.Error as err:
@@ -241,18 +364,21 @@ class Outbox:
             raise OutboxError(f"outbox {self.path} is closed")
         return self._db
 
-    @property
-    def rdb(self) -> sqlite3.Connection:
-        """The read connection (hold ``_rlock``)."""
-        if self._rdb is None:
-            raise OutboxError(f"outbox {self.path} is closed")
-        return self._rdb
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The read connection under its lock; an SQLite error becomes an :class:`OutboxError`."""
+        with self._rlock:
+            if self._rdb is None:
+                raise OutboxError(f"outbox {self.path} is closed")
+            try:
+                yield self._rdb
+            except sqlite3.Error as err:
+                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
 
-    def close(self) -> None:
-        """Close the database (idempotent)."""
+    def close(self, deadline: float | Deadline = 10.0) -> None:
+        """Stop the checkpointer (joined until *deadline*) and close the database; idempotent."""
         if self._checkpointer is not None:
-            self._closing.set()
-            self._checkpointer.join(10.0)
+            self._checkpointer.stop(deadline)
             self._checkpointer = None
         with self._lock, self._rlock:
             if self._db is not None:
@@ -332,10 +458,18 @@ class Outbox:
                         payloads = [item.build(first + i) for i, item in enumerate(items)]
                     now = time.time()
                     db.executemany(
-                        "INSERT INTO messages (topic, payload, qos, alarm, created, key) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO messages (topic, payload, qos, alarm, created, key, "
+                        "checksum) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [
-                            (item.topic, payload, item.qos, int(item.alarm), now, item.key)
+                            (
+                                item.topic,
+                                payload,
+                                item.qos,
+                                int(item.alarm),
+                                now,
+                                item.key,
+                                row_checksum(item.topic, payload),
+                            )
                             for item, payload in zip(items, payloads, strict=True)
                         ],
                     )
@@ -357,11 +491,8 @@ class Outbox:
         return out
 
     def _next_seq(self) -> int:
-        with self._rlock:
-            try:
-                row = self.rdb.execute("SELECT value FROM meta WHERE name='next_seq'").fetchone()
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            row = rdb.execute("SELECT value FROM meta WHERE name='next_seq'").fetchone()
         return int(row[0])
 
     def _trim(self, db: sqlite3.Connection) -> None:
@@ -432,65 +563,96 @@ class Outbox:
     # -- reading ----------------------------------------------------------------------------
 
     def pending(self, limit: int = 100, after_id: int = 0) -> list[OutboxRow]:
-        """Up to *limit* waiting messages with id > *after_id*, oldest first."""
-        with self._rlock:
+        """Up to *limit* waiting messages with id > *after_id*, oldest first.
+
+        A row that cannot be decoded or fails its checksum is moved to the dead letters
+        (counted, reported in ``health``) and delivery goes on with the next one.
+        """
+        with self._reading() as rdb:
+            rows = rdb.execute(
+                "SELECT id, CAST(topic AS BLOB), payload, qos, alarm, created, "
+                "CAST(key AS BLOB), checksum FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        good: list[OutboxRow] = []
+        bad: list[tuple[int, str]] = []
+        for rid, topic, payload, qos, alarm, created, key, checksum in rows:
+            checked = _decode_row(topic, payload, key, checksum)
+            if checked is None or qos not in (0, 1, 2) or not isinstance(created, float | int):
+                bad.append((int(rid), "undecodable or checksum mismatch"))
+                continue
+            good.append(
+                OutboxRow(rid, checked[0], checked[1], qos, bool(alarm), created, checked[2])
+            )
+        if bad:
+            self._dead_letter(bad)
+        return good
+
+    def _dead_letter(self, bad: list[tuple[int, str]]) -> None:
+        """Move rows that cannot be sent out of the queue, keeping them for inspection."""
+        with self._lock:
+            db = self.db
             try:
-                rows = self.rdb.execute(
-                    "SELECT id, topic, payload, qos, alarm, created, key FROM messages "
-                    "WHERE id > ? ORDER BY id LIMIT ?",
-                    (after_id, limit),
-                ).fetchall()
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    now = time.time()
+                    for rid, reason in bad:
+                        db.execute(
+                            "INSERT OR REPLACE INTO dead_letters "
+                            "(id, topic, payload, alarm, created, reason, moved) "
+                            "SELECT id, CAST(topic AS BLOB), CAST(payload AS BLOB), alarm, "
+                            "created, ?, ? FROM messages WHERE id=?",
+                            (reason, now, rid),
+                        )
+                        removed = db.execute("DELETE FROM messages WHERE id=?", (rid,)).rowcount
+                        db.execute("UPDATE meta SET value=value-? WHERE name='count'", (removed,))
+                        db.execute(
+                            "UPDATE meta SET value=value+? WHERE name='dead_letters'", (removed,)
+                        )
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
             except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
-        return [OutboxRow(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5], r[6]) for r in rows]
+                raise OutboxError(
+                    f"outbox {self.path}: cannot move a bad row aside: {err}"
+                ) from err
+        ids = ", ".join(str(rid) for rid, _ in bad)
+        self.last_dead_letter = f"outbox: row(s) {ids} moved to dead letters ({bad[0][1]})"
+        log.error("%s", self.last_dead_letter)
 
     def count_of(self, ids: Iterable[int]) -> int:
         """How many of the rows *ids* are still waiting."""
         wanted = sorted({int(i) for i in ids})
         total = 0
-        with self._rlock:
-            try:
-                for start in range(0, len(wanted), 500):
-                    chunk = wanted[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    total += int(
-                        self.rdb.execute(
-                            f"SELECT count(*) FROM messages WHERE id IN ({marks})", chunk
-                        ).fetchone()[0]
-                    )
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                total += int(
+                    rdb.execute(
+                        f"SELECT count(*) FROM messages WHERE id IN ({marks})", chunk
+                    ).fetchone()[0]
+                )
         return total
 
     def last_id(self) -> int:
         """Highest row id ever allocated (0 when none)."""
-        with self._rlock:
-            try:
-                row = self.rdb.execute(
-                    "SELECT seq FROM sqlite_sequence WHERE name='messages'"
-                ).fetchone()
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            row = rdb.execute("SELECT seq FROM sqlite_sequence WHERE name='messages'").fetchone()
         return int(row[0]) if row else 0
 
     def __len__(self) -> int:
-        with self._rlock:
-            try:
-                return int(self.rdb.execute("SELECT count(*) FROM messages").fetchone()[0])
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            return int(rdb.execute("SELECT count(*) FROM messages").fetchone()[0])
 
     def stats(self) -> OutboxStats:
         """Counts for ``outbox status`` and the ``health`` message."""
-        with self._rlock:
-            try:
-                db = self.rdb
-                waiting, alarms, oldest = db.execute(
-                    "SELECT count(*), coalesce(sum(alarm), 0), min(created) FROM messages"
-                ).fetchone()
-                meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            waiting, alarms, oldest = rdb.execute(
+                "SELECT count(*), coalesce(sum(alarm), 0), min(created) FROM messages"
+            ).fetchone()
+            meta = dict(rdb.execute("SELECT name, value FROM meta").fetchall())
         return OutboxStats(
             waiting=int(waiting),
             alarms_waiting=int(alarms),
@@ -500,4 +662,24 @@ class Outbox:
             next_seq=int(meta.get("next_seq", 1)),
             max_messages=self.max_messages,
             path=str(self.path),
+            dead_letters=int(meta.get("dead_letters", 0)),
+            quarantined=None if self.recovered_from is None else str(self.recovered_from),
         )
+
+
+def _decode_row(
+    topic: object, payload: object, key: object, checksum: object
+) -> tuple[str, bytes, str | None] | None:
+    """``(topic, payload, key)`` of a stored row, or None when it is damaged."""
+    if not isinstance(topic, bytes) or not isinstance(payload, bytes):
+        return None
+    try:
+        topic_s = topic.decode("utf-8")
+        key_s = None if key is None else key.decode("utf-8") if isinstance(key, bytes) else None
+    except (UnicodeDecodeError, TypeError):
+        return None
+    if not topic_s or "\x00" in topic_s or "+" in topic_s or "#" in topic_s:
+        return None
+    if checksum is not None and checksum != row_checksum(topic_s, payload):
+        return None
+    return topic_s, payload, key_s

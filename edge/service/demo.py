@@ -3,9 +3,11 @@
 The service runs on the given configuration (by default the embedded one: simulated
 instrument, shipped library and model, broker on localhost:1883) with a mock operator panel.
 A simulated officer takes a background (long press), then puts each sample of a short script
-on the crystal and presses the scan button (short press). A control-room subscriber prints
-every result *as it arrives on the broker*, with its signature checked against the key in
-the device's retained ``info``; at the end the control room acknowledges the alarm. The demo
+on the crystal, through the simulated instrument's sample handler, and presses the scan
+button (short press). A control-room subscriber prints
+every result *as it arrives on the broker*, with its signature checked against the key it
+pinned from the device's first ``info`` (trust on first use, as ``spectra-edge monitor``;
+the demo's pins live in memory only); at the end the control room acknowledges the alarm. The demo
 exits 0 only if every scan's result arrived.
 """
 
@@ -16,7 +18,6 @@ import logging
 import queue
 import tempfile
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +32,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from controlroom.monitor import check_signature
+from controlroom.pins import KeyPins, Pin
 from edge.config.schema import Config
 from edge.errors import EdgeError
-from edge.publish.messages import mixture_text
+from edge.identify.result import mixture_text
+from edge.lifecycle import Deadline, SystemClock
 from edge.publish.topics import Topics
-from edge.service.core import Service
+from edge.scan.engine import ScanEngine
+from edge.scan.opener import SampleHandler
+from edge.service.app import Service
 from edge.service.run import engine_factory, open_panel
+from hal.panel import Panel
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +66,37 @@ SCRIPT: tuple[Step, ...] = (
 )
 
 
+class Crystal:
+    """The simulated officer's hands: the sample handler of the engine the service opened
+    (it is opened again after an instrument fault, so the handler is picked up each time)."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.samples: SampleHandler | None = None
+
+    def open_engine(self) -> ScanEngine:
+        """The service's engine factory: the real pipeline, keeping its sample handler."""
+        pipeline = engine_factory(self.cfg)
+        self.samples = pipeline.samples
+        return pipeline
+
+    def _handler(self) -> SampleHandler:
+        if self.samples is None:
+            raise EdgeError(
+                "the demo's officer needs an instrument that places samples "
+                f"([instrument] driver = 'sim'), not {self.cfg.instrument.driver!r}"
+            )
+        return self.samples
+
+    def clean(self) -> None:
+        """Take everything off the crystal."""
+        self._handler().clear()
+
+    def place(self, spec: str | None) -> None:
+        """Put *spec* on the crystal (None: leave it as it is, e.g. clean)."""
+        self._handler().place(spec)
+
+
 class ControlRoom:
     """A subscriber on the device's result, info and alarm topics; also sends commands."""
 
@@ -67,6 +104,7 @@ class ControlRoom:
         self.prefix = prefix
         self.results: queue.Queue[dict[str, Any]] = queue.Queue()
         self.info: dict[str, Any] | None = None
+        self.pins = KeyPins(None)
         self.alarm: dict[str, Any] | None = None
         self.responses: queue.Queue[dict[str, Any]] = queue.Queue()
         self.reply_topic = f"control-room/{uuid.uuid4().hex[:8]}/replies"
@@ -107,6 +145,7 @@ class ControlRoom:
             self.results.put(body)
         elif msg.topic.endswith("/info"):
             self.info = body
+            self.pins.announce(self.prefix, body)
         elif msg.topic.endswith("/alarm"):
             self.alarm = body
         elif msg.topic == self.reply_topic:
@@ -132,18 +171,17 @@ class ControlRoom:
         self.client.loop_stop()
 
 
-def _press(service: Service, cfg: Config, seconds: float) -> None:
+def _press(panel: Panel | None, cfg: Config, seconds: float) -> None:
     """Press the mock scan button for *seconds* (through gpiozero's mock pin)."""
-    panel = service.panel
-    if panel is None or not hasattr(panel, "factory"):
+    if panel is None or not panel.is_mock:
         raise EdgeError("the demo needs the (mock) operator panel")
     pin = panel.factory.pin(cfg.panel.scan_button)
     pin.drive_low()
-    time.sleep(seconds)
+    SystemClock().sleep(seconds)
     pin.drive_high()
 
 
-def _describe(result: dict[str, Any], info: dict[str, Any] | None) -> Table:
+def _describe(result: dict[str, Any], pin: Pin | None) -> Table:
     sub = result.get("substance") or {}
     table = Table(show_header=False, box=None, padding=(0, 1))
     status = result.get("status", "?")
@@ -163,7 +201,7 @@ def _describe(result: dict[str, Any], info: dict[str, Any] | None) -> Table:
     hits = result.get("hits") or []
     if hits:
         table.add_row("top hits", ", ".join(f"{h['name']} {h['score']:.2f}" for h in hits[:3]))
-    sig = check_signature(result, info)
+    sig = check_signature(result, pin)
     table.add_row("signature", f"[{'green' if sig == 'valid' else 'red'}]{sig}[/]")
     table.add_row("scan", f"{result.get('scan_id')} seq {result.get('seq')}")
     return table
@@ -180,7 +218,7 @@ def run_demo(
     """Run the scripted demo; 0 when every result arrived on the broker, else 1."""
     console = console or Console()
     steps = SCRIPT[: count if count is not None else len(SCRIPT)]
-    deadline = time.monotonic() + timeout_s
+    deadline = Deadline(SystemClock(), timeout_s)
     with tempfile.TemporaryDirectory(prefix="spectra-edge-demo-") as tmp:
         cfg = cfg.model_copy(
             update={
@@ -193,9 +231,8 @@ def run_demo(
         prefix = Topics.from_config(cfg).prefix
         room = ControlRoom(cfg.mqtt.host, cfg.mqtt.port, prefix)
         panel = open_panel(cfg)
-        service = Service(cfg, lambda: engine_factory(cfg), panel=panel)
-        on_crystal: list[str | None] = [None]
-        service.sample_source = lambda: on_crystal[0]
+        crystal = Crystal(cfg)
+        service = Service(cfg, crystal.open_engine, panel=panel)
         arrived: list[dict[str, Any]] = []
         try:
             if not room.wait_ready(10):
@@ -205,23 +242,25 @@ def run_demo(
             if not service.link.wait_connected(10):
                 raise EdgeError("the service did not connect to the broker")
             console.print("officer: long press (new background, crystal clean)")
-            _press(service, cfg, cfg.panel.long_press_s + 0.3)
+            crystal.clean()
+            _press(panel, cfg, cfg.panel.long_press_s + 0.3)
             for i, step in enumerate(steps, 1):
                 if step.background_first:
                     _wait_idle(service, deadline)
                     console.print("officer: cleans the crystal, long press (new background)")
-                    _press(service, cfg, cfg.panel.long_press_s + 0.3)
+                    crystal.clean()
+                    _press(panel, cfg, cfg.panel.long_press_s + 0.3)
                 _wait_idle(service, deadline)
-                on_crystal[0] = step.sample
+                crystal.place(step.sample)
                 console.print(f"officer: [bold]{step.label}[/] on the crystal, short press")
-                _press(service, cfg, 0.05)
+                _press(panel, cfg, 0.05)
                 result = _next_result(room, deadline)
                 if result is None:
                     console.print(f"[red]no result for scan {i} before the deadline[/]")
                     break
                 arrived.append(result)
                 console.print(f"control room: result {i}/{len(steps)} arrived")
-                console.print(_describe(result, room.info))
+                console.print(_describe(result, room.pins.get(prefix)))
             if room.alarm and room.alarm.get("active"):
                 scan_id = room.alarm.get("scan_id")
                 console.print(f"control room: alarm active for scan {scan_id}; acknowledging")
@@ -241,16 +280,16 @@ def run_demo(
     return 0 if ok else 1
 
 
-def _wait_idle(service: Service, deadline: float) -> None:
+def _wait_idle(service: Service, deadline: Deadline) -> None:
     """Wait until the scan worker has nothing queued (bounded by *deadline*)."""
-    while time.monotonic() < deadline:
-        if service.idle:
+    while not deadline.expired():
+        if service.worker.idle:
             return
-        time.sleep(0.05)
+        deadline.clock.sleep(min(0.05, deadline.remaining()))
 
 
-def _next_result(room: ControlRoom, deadline: float) -> dict[str, Any] | None:
+def _next_result(room: ControlRoom, deadline: Deadline) -> dict[str, Any] | None:
     try:
-        return room.results.get(timeout=max(0.0, deadline - time.monotonic()))
+        return room.results.get(timeout=deadline.remaining())
     except queue.Empty:
         return None

@@ -5,9 +5,13 @@ the arrays (raw sample, background and dark counts with their pixel axis, the pr
 spectrum with its grid) as one compressed ``.npz`` blob. It serves the remote
 ``get_spectrum`` command (reach-back by a chemist) and ``spectra-edge export``.
 
-Bounded by size and age (``[archive] max_bytes``, ``max_age_days``): after each insert the
-oldest rows go first. A database that SQLite reports as corrupt is moved aside (loudly) and a
-fresh one started, so a damaged file never turns into a crash loop.
+Bounded by size and count (``[archive] max_bytes``, ``max_scans``): after each insert the
+oldest rows (in insertion order, never by their clock time) go first. Age
+(``max_age_days``) prunes only scans stamped by a synchronised clock, and only while the clock
+is synchronised now (:mod:`edge.store.timesource`): a Pi without RTC or network that boots in
+2001, or a clock that jumps 200 days ahead, never deletes evidence. A database that SQLite
+reports as corrupt is moved aside (loudly) and a fresh one started, so a damaged file never
+turns into a crash loop; a full disk or a read-only file is reported as such and left alone.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ import logging
 import sqlite3
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +34,15 @@ import numpy.typing as npt
 
 from edge.config.schema import ArchiveConfig, Config
 from edge.errors import EdgeError
-from edge.store.sqlite_files import check_integrity, move_aside
+from edge.scan.data import ScanData
+from edge.store.sqlite_files import (
+    check_integrity,
+    is_corruption,
+    is_disk_full,
+    move_aside,
+    release_reserve,
+)
+from edge.store.timesource import clock_synchronised
 from spectra_io.errors import SpectrumFileError
 from spectra_io.record import SpectrumRecord
 
@@ -39,9 +52,6 @@ FloatArray = npt.NDArray[np.float64]
 
 #: File name of the archive inside ``device.data_dir``.
 ARCHIVE_FILE = "archive.sqlite"
-
-#: Array names a record may carry, in the blob.
-ARRAY_NAMES = ("wavenumbers", "spectrum", "raw_wavenumbers", "sample", "background", "dark")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scans (
@@ -55,6 +65,17 @@ CREATE TABLE IF NOT EXISTS scans (
 );
 CREATE INDEX IF NOT EXISTS scans_created ON scans(created);
 """
+
+#: Added later: 1 when ``created`` came from a synchronised clock (NULL in older rows).
+_MIGRATIONS = {
+    "synced": "ALTER TABLE scans ADD COLUMN synced INTEGER",
+    # CRC-32 of the stored result and arrays (NULL in older rows): a flipped bit is an error
+    "checksum": "ALTER TABLE scans ADD COLUMN checksum INTEGER",
+}
+
+
+def _checksum(result: bytes, blob: bytes) -> int:
+    return zlib.crc32(blob, zlib.crc32(result))
 
 
 class ArchiveError(EdgeError, OSError):
@@ -70,39 +91,25 @@ class ScanNotFoundError(EdgeError, KeyError):
 
 @dataclass(frozen=True)
 class ScanRecord:
-    """One archived scan.
-
-    ``wavenumbers``/``spectrum`` are the processed spectrum (absorbance on the library grid);
-    ``raw_wavenumbers`` with ``sample``/``background``/``dark`` are the detector counts per
-    pixel, when the scan had them. ``created`` is Unix time (UTC seconds).
-    """
+    """One archived scan: its id and time (Unix seconds, UTC), the result exactly as
+    published (signature included), and the scan's spectra and consignment reference
+    (:class:`~edge.scan.data.ScanData`; read back, it carries no identification object)."""
 
     scan_id: str
     created: float
     result: dict[str, Any]
-    wavenumbers: FloatArray
-    spectrum: FloatArray
-    reference: str | None = None
-    raw_wavenumbers: FloatArray | None = None
-    sample: FloatArray | None = None
-    background: FloatArray | None = None
-    dark: FloatArray | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    data: ScanData
+
+    @property
+    def reference(self) -> str | None:
+        """The consignment reference given with the scan."""
+        return self.data.reference
 
     @property
     def status(self) -> str | None:
         """The result's status (identified, mixture, no_match, rejected), if it has one."""
         s = self.result.get("status")
         return s if isinstance(s, str) else None
-
-    def arrays(self) -> dict[str, FloatArray]:
-        """The arrays this record carries, by name (absent ones left out)."""
-        out: dict[str, FloatArray] = {}
-        for name in ARRAY_NAMES:
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = np.asarray(value, dtype=np.float64)
-        return out
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,11 @@ class ScanSummary:
     reference: str | None
     status: str | None
     nbytes: int
+
+
+def _text(value: bytes | None) -> str | None:
+    """A stored text column, readable even when a flipped bit broke its UTF-8."""
+    return None if value is None else bytes(value).decode("utf-8", "replace")
 
 
 def _pack(arrays: dict[str, FloatArray]) -> bytes:
@@ -140,12 +152,16 @@ class Archive:
         *,
         max_bytes: int = ArchiveConfig.model_fields["max_bytes"].default,
         max_age_days: float = ArchiveConfig.model_fields["max_age_days"].default,
+        max_scans: int = ArchiveConfig.model_fields["max_scans"].default,
         clock: Callable[[], float] = time.time,
+        synchronised: Callable[[], bool] = clock_synchronised,
     ) -> None:
         self.path = Path(path)
         self.max_bytes = int(max_bytes)
         self.max_age_s = float(max_age_days) * 86_400.0
+        self.max_scans = int(max_scans)
         self._clock = clock
+        self._synchronised = synchronised
         self._lock = threading.Lock()
         self._closed = False
         #: Path a corrupt database was moved to at open, if that happened.
@@ -159,6 +175,7 @@ class Archive:
             cfg.device.data_dir.expanduser() / ARCHIVE_FILE,
             max_bytes=cfg.archive.max_bytes,
             max_age_days=cfg.archive.max_age_days,
+            max_scans=cfg.archive.max_scans,
         )
 
     # -- opening, corruption -------------------------------------------------------------
@@ -174,6 +191,10 @@ class Archive:
             db.close()
             raise
         db.executescript(_SCHEMA)
+        columns = {row[1] for row in db.execute("PRAGMA table_info(scans)")}
+        for column, statement in _MIGRATIONS.items():
+            if column not in columns:
+                db.execute(statement)
         return db
 
     def _open(self) -> sqlite3.Connection:
@@ -182,9 +203,17 @@ class Archive:
         except OSError as err:
             raise ArchiveError(f"cannot create {self.path.parent}: {err}") from err
         try:
-            return self._connect()
-        except sqlite3.DatabaseError as err:
-            if not self.path.exists():
+            try:
+                return self._connect()
+            except sqlite3.Error as err:
+                if not (is_disk_full(err, self.path) and release_reserve(self.path.parent)):
+                    raise
+                log.error("scan archive %s: disk full; released the space reserve", self.path)
+                return self._connect()
+        except sqlite3.Error as err:
+            if is_disk_full(err, self.path):
+                raise ArchiveError(f"cannot open {self.path}: disk full: {err}") from err
+            if not self.path.exists() or not is_corruption(err):
                 raise ArchiveError(f"cannot open {self.path}: {err}") from err
             self.moved_aside = self._move_aside(err)
         try:
@@ -218,7 +247,7 @@ class Archive:
     def put(self, record: ScanRecord) -> int:
         """Store *record* (replacing one with the same id), prune; returns rows pruned."""
         try:
-            blob = _pack(record.arrays())
+            blob = _pack(record.data.arrays())
             result = json.dumps(record.result, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as err:
             raise ArchiveError(f"scan {record.scan_id} cannot be stored: {err}") from err
@@ -226,8 +255,8 @@ class Archive:
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO scans"
-                " (scan_id, created, reference, status, result, arrays, nbytes)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " (scan_id, created, reference, status, result, arrays, nbytes, synced, checksum)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.scan_id,
                     record.created,
@@ -236,6 +265,8 @@ class Archive:
                     result,
                     blob,
                     nbytes,
+                    int(self._synchronised()),
+                    _checksum(result.encode("utf-8"), blob),
                 ),
             )
             pruned = self._prune(db)
@@ -252,17 +283,20 @@ class Archive:
         return pruned
 
     def _prune(self, db: sqlite3.Connection) -> int:
-        cutoff = self._clock() - self.max_age_s
-        removed = db.execute("DELETE FROM scans WHERE created < ?", (cutoff,)).rowcount
-        total = db.execute("SELECT COALESCE(SUM(nbytes), 0) FROM scans").fetchone()[0]
-        if total > self.max_bytes:
+        removed = 0
+        if self._synchronised():  # age means nothing on a clock that may be wrong
+            cutoff = self._clock() - self.max_age_s
+            removed += db.execute(
+                "DELETE FROM scans WHERE synced = 1 AND created < ?", (cutoff,)
+            ).rowcount
+        count, total = db.execute("SELECT count(*), COALESCE(SUM(nbytes), 0) FROM scans").fetchone()
+        if total > self.max_bytes or count > self.max_scans:
             excess = total - self.max_bytes
             doomed: list[tuple[str]] = []
             freed = 0
-            for scan_id, nbytes in db.execute(
-                "SELECT scan_id, nbytes FROM scans ORDER BY created, rowid"
-            ):
-                if freed >= excess:
+            # insertion order (rowid), not ``created``: a clock that jumped must not decide
+            for scan_id, nbytes in db.execute("SELECT scan_id, nbytes FROM scans ORDER BY rowid"):
+                if freed >= excess and count - len(doomed) <= self.max_scans:
                     break
                 doomed.append((scan_id,))
                 freed += nbytes
@@ -286,34 +320,43 @@ class Archive:
         """The scan *scan_id*; :class:`ScanNotFoundError` if it is not (or no longer) here."""
         with self._tx() as db:
             row = db.execute(
-                "SELECT scan_id, created, reference, result, arrays FROM scans WHERE scan_id = ?",
+                "SELECT scan_id, created, CAST(reference AS BLOB), CAST(result AS BLOB), arrays,"
+                " checksum FROM scans WHERE scan_id = ?",
                 (scan_id,),
             ).fetchone()
         if row is None:
             raise ScanNotFoundError(f"scan {scan_id!r} is not in the archive")
+        raw_result, blob, checksum = bytes(row[3]), bytes(row[4]), row[5]
+        if checksum is not None and checksum != _checksum(raw_result, blob):
+            raise ArchiveError(
+                f"scan {scan_id!r} is damaged in the archive (checksum mismatch); "
+                "its result as published is still with the control room"
+            )
         try:
-            result = json.loads(row[3])
-            arrays = _unpack(row[4])
-        except (ValueError, OSError, KeyError) as err:
+            result = json.loads(raw_result.decode("utf-8"))
+            arrays = _unpack(blob)
+            reference = None if row[2] is None else bytes(row[2]).decode("utf-8")
+        except Exception as err:  # numpy/zipfile raise many kinds for a damaged blob
             raise ArchiveError(f"scan {scan_id!r} is stored but unreadable: {err}") from err
         if "wavenumbers" not in arrays or "spectrum" not in arrays:
             raise ArchiveError(f"scan {scan_id!r} has no processed spectrum")
-        return ScanRecord(
-            scan_id=row[0],
-            created=row[1],
-            reference=row[2],
-            result=result,
+        data = ScanData(
             wavenumbers=arrays["wavenumbers"],
             spectrum=arrays["spectrum"],
             raw_wavenumbers=arrays.get("raw_wavenumbers"),
             sample=arrays.get("sample"),
             background=arrays.get("background"),
             dark=arrays.get("dark"),
+            reference=reference,
         )
+        return ScanRecord(scan_id=row[0], created=row[1], result=result, data=data)
 
     def list(self, limit: int | None = None) -> list[ScanSummary]:
         """Archived scans, newest first (at most *limit*)."""
-        sql = "SELECT scan_id, created, reference, status, nbytes FROM scans"
+        sql = (
+            "SELECT scan_id, created, CAST(reference AS BLOB), CAST(status AS BLOB), nbytes"
+            " FROM scans"
+        )
         sql += " ORDER BY created DESC, rowid DESC"
         params: tuple[int, ...] = ()
         if limit is not None:
@@ -321,7 +364,10 @@ class Archive:
             params = (int(limit),)
         with self._tx() as db:
             rows = db.execute(sql, params).fetchall()
-        return [ScanSummary(*row) for row in rows]
+        return [
+            ScanSummary(scan_id, created, _text(reference), _text(status), nbytes)
+            for scan_id, created, reference, status, nbytes in rows
+        ]
 
     def total_bytes(self) -> int:
         """Payload bytes held (results and compressed arrays)."""
@@ -371,13 +417,14 @@ def spectrum_record(record: ScanRecord, what: str = "spectrum") -> SpectrumRecor
 
     The title and metadata carry the scan id, time, consignment reference and result.
     """
+    data = record.data
     if what == "spectrum":
-        x, y, units = record.wavenumbers, record.spectrum, "absorbance"
+        x, y, units = data.wavenumbers, data.spectrum, "absorbance"
     elif what in EXPORT_KINDS:
-        raw = getattr(record, what)
-        if raw is None or record.raw_wavenumbers is None:
+        raw = getattr(data, what)
+        if raw is None or data.raw_wavenumbers is None:
             raise ArchiveError(f"scan {record.scan_id!r} has no raw {what} counts")
-        x, y, units = record.raw_wavenumbers, raw, "counts"
+        x, y, units = data.raw_wavenumbers, raw, "counts"
     else:
         raise ArchiveError(f"unknown spectrum kind {what!r}; choose from {EXPORT_KINDS}")
     order = np.argsort(x, kind="stable")

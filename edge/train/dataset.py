@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edge.identify.manifest import family_label
 from edge.preprocess.chain import Spec, preprocess_many
 from edge.train.augment import AugmentSpec, analogue, field_perturb, random_bands
 
@@ -32,11 +33,6 @@ FloatArray = npt.NDArray[np.float64]
 
 #: Category whose entries are mixed into known samples as the minor component.
 CUTTING_CATEGORIES = ("cutting_agent",)
-
-
-def family_label(category: str, family: str | None) -> str:
-    """The classifier's family label: the family of a narcotic, else the category."""
-    return family if category == "narcotic" and family else category
 
 
 @dataclass(frozen=True)
@@ -152,9 +148,3 @@ def make_samples(
     y_fam[f_arr >= 0] = 0.0
     y_fam[np.flatnonzero(f_arr >= 0), f_arr[f_arr >= 0]] = 1.0
     return Samples(x, y_sub, y_fam, np.array(kinds), s, f_arr)
-
-
-def clean_vectors(view: LibraryView, spec: Spec) -> npt.NDArray[np.float32]:
-    """The library's own spectra, preprocessed (no perturbation)."""
-    x, _ = preprocess_many(view.grid, view.spectra, spec, valid=view.valid)
-    return x

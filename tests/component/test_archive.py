@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import numpy as np
 import pytest
 
 from edge.preprocess.grid import STANDARD_GRID
+from edge.scan.data import ScanData
 from edge.store.archive import Archive, ArchiveError, ScanNotFoundError, ScanRecord
 
 
@@ -19,15 +22,17 @@ def make_record(scan_id: str, created: float, seed: int = 0, pixels: int = 1024)
     return ScanRecord(
         scan_id=scan_id,
         created=created,
-        reference=f"CONT-{seed}",
         result={"status": "identified", "confidence": 0.9, "substance": {"name": "lactose"}},
-        wavenumbers=STANDARD_GRID.copy(),
-        spectrum=rng.random(STANDARD_GRID.size),
-        raw_wavenumbers=raw_x,
-        # noise makes the blob incompressible enough for the size bound to matter
-        sample=rng.normal(20000, 500, pixels),
-        background=rng.normal(30000, 500, pixels),
-        dark=rng.normal(200, 5, pixels),
+        data=ScanData(
+            reference=f"CONT-{seed}",
+            wavenumbers=STANDARD_GRID.copy(),
+            spectrum=rng.random(STANDARD_GRID.size),
+            raw_wavenumbers=raw_x,
+            # noise makes the blob incompressible enough for the size bound to matter
+            sample=rng.normal(20000, 500, pixels),
+            background=rng.normal(30000, 500, pixels),
+            dark=rng.normal(200, 5, pixels),
+        ),
     )
 
 
@@ -48,19 +53,20 @@ def test_round_trip_keeps_every_array_and_the_result(tmp_path: Path) -> None:
     assert got.result == rec.result
     assert got.reference == "CONT-3"
     assert got.status == "identified"
-    np.testing.assert_array_equal(got.spectrum, rec.spectrum)
-    np.testing.assert_array_equal(got.wavenumbers, rec.wavenumbers)
+    np.testing.assert_array_equal(got.data.spectrum, rec.data.spectrum)
+    np.testing.assert_array_equal(got.data.wavenumbers, rec.data.wavenumbers)
     for name in ("raw_wavenumbers", "sample", "background", "dark"):
-        np.testing.assert_array_equal(getattr(got, name), getattr(rec, name))
+        np.testing.assert_array_equal(getattr(got.data, name), getattr(rec.data, name))
+    assert got.data.identification is None  # the published result is the record's
 
 
 def test_record_without_raw_counts(tmp_path: Path) -> None:
-    rec = ScanRecord("s-2", 1.0e9, {"status": "no_match"}, STANDARD_GRID, np.zeros(838))
+    rec = ScanRecord("s-2", 1.0e9, {"status": "no_match"}, ScanData(STANDARD_GRID, np.zeros(838)))
     with Archive(tmp_path / "a.sqlite", clock=Clock(1.0e9)) as ar:
         ar.put(rec)
         got = ar.get("s-2")
-    assert got.sample is None and got.raw_wavenumbers is None
-    assert got.spectrum.shape == (838,)
+    assert got.data.sample is None and got.data.raw_wavenumbers is None
+    assert got.data.spectrum.shape == (838,) and got.reference is None
 
 
 def test_missing_scan_is_a_typed_error(tmp_path: Path) -> None:
@@ -102,7 +108,10 @@ def test_size_bound_prunes_oldest_first(tmp_path: Path) -> None:
 
 def test_age_bound(tmp_path: Path) -> None:
     clock = Clock()
-    with Archive(tmp_path / "a.sqlite", max_age_days=1.0, clock=clock) as ar:
+    synced = Archive(
+        tmp_path / "a.sqlite", max_age_days=1.0, clock=clock, synchronised=lambda: True
+    )
+    with synced as ar:
         ar.put(make_record("old", clock.t, seed=1))
         clock.t += 0.5 * 86_400
         ar.put(make_record("mid", clock.t, seed=2))
@@ -142,7 +151,7 @@ def test_damaged_pages_are_detected(tmp_path: Path) -> None:
 
 
 def test_unserialisable_result_is_an_archive_error(tmp_path: Path) -> None:
-    rec = ScanRecord("bad", 1.0, {"x": float("nan")}, STANDARD_GRID, np.zeros(838))
+    rec = ScanRecord("bad", 1.0, {"x": float("nan")}, ScanData(STANDARD_GRID, np.zeros(838)))
     with Archive(tmp_path / "a.sqlite") as ar, pytest.raises(ArchiveError):
         ar.put(rec)
 
@@ -185,17 +194,17 @@ def test_export_jcamp_reads_back_with_an_independent_reader(tmp_path: Path) -> N
         out = ar.export("exp-1", tmp_path / "exp-1.jdx")
         raw = ar.export("exp-1", tmp_path / "exp-1-sample.jdx", what="sample")
     data = jcamp.readfile(str(out))
-    np.testing.assert_allclose(data["x"], rec.wavenumbers, atol=1e-3)
-    np.testing.assert_allclose(data["y"], rec.spectrum, atol=1e-4)
+    np.testing.assert_allclose(data["x"], rec.data.wavenumbers, atol=1e-3)
+    np.testing.assert_allclose(data["y"], rec.data.spectrum, atol=1e-4)
     assert "exp-1" in data["title"]
     sample = jcamp.readfile(str(raw))
-    np.testing.assert_allclose(sample["y"], rec.sample, rtol=1e-4)
+    np.testing.assert_allclose(sample["y"], rec.data.sample, rtol=1e-4)
 
 
 def test_export_csv_and_errors(tmp_path: Path) -> None:
     from spectra_io import read_spectrum
 
-    bare = ScanRecord("bare", 1.0e9, {"status": "rejected"}, STANDARD_GRID, np.ones(838))
+    bare = ScanRecord("bare", 1.0e9, {"status": "rejected"}, ScanData(STANDARD_GRID, np.ones(838)))
     with Archive(tmp_path / "a.sqlite", clock=Clock(1.0e9)) as ar:
         ar.put(bare)
         ar.export("bare", tmp_path / "bare.csv")
@@ -207,3 +216,102 @@ def test_export_csv_and_errors(tmp_path: Path) -> None:
             ar.export("bare", tmp_path / "x.jdx", what="everything")
         with pytest.raises(ScanNotFoundError):
             ar.export("missing", tmp_path / "x.jdx")
+
+
+def test_a_clock_jump_ahead_deletes_nothing(tmp_path: Path) -> None:
+    """Finding 3 of issue 8: one scan with the clock 200 days ahead pruned the archive."""
+    clock = Clock()
+    synced = {"now": False}
+    with Archive(
+        tmp_path / "a.sqlite", max_age_days=90.0, clock=clock, synchronised=lambda: synced["now"]
+    ) as ar:
+        for i in range(5):
+            ar.put(make_record(f"s-{i}", clock.t + i, seed=i))
+        clock.t += 200 * 86_400  # unsynchronised clock jumps ahead
+        ar.put(make_record("future", clock.t, seed=9))
+        assert ar.prune() == 0 and len(ar) == 6
+
+
+def test_scans_stamped_by_an_unsynchronised_clock_are_not_pruned_by_age(tmp_path: Path) -> None:
+    """A Pi without RTC boots in 2001; once NTP corrects the clock, age must not delete them."""
+    clock = Clock(978_307_200.0)  # 2001-01-01
+    synced = {"now": False}
+    with Archive(
+        tmp_path / "a.sqlite", max_age_days=90.0, clock=clock, synchronised=lambda: synced["now"]
+    ) as ar:
+        ar.put(make_record("made-in-2001", clock.t, seed=1))
+        clock.t = 1_796_000_000.0  # corrected to 2026, now synchronised
+        synced["now"] = True
+        ar.put(make_record("today", clock.t, seed=2))
+        assert ar.prune() == 0
+        assert {s.scan_id for s in ar.list()} == {"made-in-2001", "today"}
+        clock.t += 91 * 86_400  # a synchronised scan does age out
+        assert ar.prune() == 1
+        assert {s.scan_id for s in ar.list()} == {"made-in-2001"}
+
+
+def test_count_bound_goes_by_insertion_order_not_clock(tmp_path: Path) -> None:
+    clock = Clock(2_000_000_000.0)
+    with Archive(tmp_path / "a.sqlite", max_scans=3, clock=clock) as ar:
+        for i, t in enumerate((2_000_000_000.0, 978_307_200.0, 978_307_300.0, 2_000_000_100.0)):
+            ar.put(make_record(f"s-{i}", t, seed=i))  # s-1 and s-2 stamped by a 2001 clock
+        assert {s.scan_id for s in ar.list()} == {"s-1", "s-2", "s-3"}
+
+
+def _flip_stored_byte(path: Path, scan_id: str, column: str, offset: int) -> None:
+    db = sqlite3.connect(path)
+    raw = bytearray(
+        db.execute(
+            f"SELECT CAST({column} AS BLOB) FROM scans WHERE scan_id=?", (scan_id,)
+        ).fetchone()[0]
+    )
+    raw[offset] ^= 0x01
+    cast = "CAST(? AS TEXT)" if column == "result" else "?"
+    db.execute(f"UPDATE scans SET {column}={cast} WHERE scan_id=?", (bytes(raw), scan_id))
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize(("column", "offset"), [("result", 30), ("arrays", 200)])
+def test_a_flipped_bit_in_a_stored_scan_is_an_error_not_another_result(
+    tmp_path: Path, column: str, offset: int
+) -> None:
+    """Finding 7 of issue 8: an archive bit flip changed one stored result silently."""
+    path = tmp_path / "a.sqlite"
+    with Archive(path, clock=Clock()) as ar:
+        ar.put(make_record("good", 1.0, seed=1))
+        ar.put(make_record("hit", 2.0, seed=2))
+    _flip_stored_byte(path, "hit", column, offset)
+    with Archive(path, clock=Clock()) as ar:
+        with pytest.raises(ArchiveError, match="damaged"):
+            ar.get("hit")
+        assert ar.get("good").result["status"] == "identified"
+        assert {s.scan_id for s in ar.list()} == {"good", "hit"}
+
+
+def test_export_of_a_damaged_scan_is_one_clear_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "d"
+    with Archive(data_dir / "archive.sqlite", clock=Clock()) as ar:
+        ar.put(make_record("hit", 2.0, seed=2))
+    _flip_stored_byte(data_dir / "archive.sqlite", "hit", "arrays", 100)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[device]\ndata_dir = "{data_dir}"\n')
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "--config",
+            str(cfg),
+            "export",
+            "hit",
+            "-o",
+            str(tmp_path / "x.jdx"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "damaged" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -158,3 +158,28 @@ def test_support_floor_caps_a_poorly_explained_component() -> None:
     good = {"fit": 0.95, "share": 0.5, "drop": 0.3, "replace": 0.5}
     assert cal.probability("component", good) > 0.99
     assert cal.probability("component", {**good, "fit": 0.6}) < 0.5
+
+
+def test_calibration_file_is_sealed_damage_is_an_error_and_old_ones_fall_back(
+    tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+
+    from edge.identify.calibration import CALIBRATION_FILE, OutdatedCalibration, find_calibration
+
+    cal = decisive_calibration()
+    cal.meta["library_hash"] = "abc"
+    cal.save(tmp_path / CALIBRATION_FILE)
+    assert find_calibration(tmp_path).meta["source"] == str(tmp_path / CALIBRATION_FILE)
+    doc = json.loads((tmp_path / CALIBRATION_FILE).read_text())
+    doc["models"]["identified"]["intercept"] += 1.0  # a flipped number: still valid JSON
+    (tmp_path / CALIBRATION_FILE).write_text(json.dumps(doc))
+    with pytest.raises(ModelError, match="damaged or edited"):
+        find_calibration(tmp_path)
+    old = {"format_version": 1, "params": {}, "models": {}}
+    (tmp_path / CALIBRATION_FILE).write_text(json.dumps(old))
+    with pytest.raises(OutdatedCalibration):
+        Calibration.load(tmp_path / CALIBRATION_FILE)
+    with caplog.at_level("WARNING"):
+        fallback = find_calibration(tmp_path)
+    assert fallback.meta["source"] == "default" and "library calibrate" in caplog.text

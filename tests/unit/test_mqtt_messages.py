@@ -57,8 +57,8 @@ def test_rfc3339_utc_milliseconds_truncated() -> None:
 
 
 def test_new_verdict_fields_validate_and_read_as_spectral_shares() -> None:
-    from edge.identify.result import Nearest, SuspectedFamily
-    from edge.publish.messages import is_alarm, mixture_text
+    from edge.identify.result import Nearest, SuspectedFamily, mixture_text
+    from edge.publish.messages import is_alarm
 
     key = DeviceKey.generate()
     inconclusive = Identification(
