@@ -51,6 +51,11 @@ from spectra_io.sealed import seal, seal_problem
 log = logging.getLogger(__name__)
 
 CALIBRATION_FILE = "calibration.json"
+#: Questions whose answer depends on how often the field meets unknowns: their positive and
+#: negative records get equal weight (a neutral prior, not the challenge's mix). Whether a
+#: component the mixture model proposes is real is a property of the model itself: those
+#: records keep their natural frequencies.
+BALANCED = frozenset({"identified", "family", "analogue"})
 #: Member of calibration.json holding the sha256 of the rest (spectra_io.sealed).
 SEAL_KEY = "calibration_sha256"
 
@@ -340,10 +345,11 @@ def fit_calibration(
     Question ``candidates`` records (``{"scores", "target"}``) fit the ``identified``
     conditional logit (:func:`fit_candidate_logit`); the others a logistic model each.
 
-    With *balance*, each model's positive and negative records get equal total weight: the
-    probabilities then do not depend on how many knowns and unknowns the challenge happened
-    to hold (a neutral prior). A question without records gets no model (``family``,
-    ``analogue``: the decision then names no family and flags no analogue).
+    With *balance*, the positive and negative records of the :data:`BALANCED` questions get
+    equal total weight: those probabilities then do not depend on how many knowns and
+    unknowns the challenge happened to hold (a neutral prior). A question without records
+    gets no model (``family``, ``analogue``: the decision then names no family and flags no
+    analogue).
     """
     models = {}
     floors: dict[str, float] = {}
@@ -362,7 +368,7 @@ def fit_calibration(
         if not rows:
             continue
         weights = None
-        if balance and 0 < sum(ok) < len(ok):
+        if balance and question in BALANCED and 0 < sum(ok) < len(ok):
             pos = sum(ok)
             neg = len(ok) - pos
             weights = [0.5 * len(ok) / (pos if c else neg) for c in ok]

@@ -2,12 +2,14 @@
 
 Pure rules over what :mod:`edge.identify.decision` measured (no spectra here):
 
-1. ``mixture`` when at least two components of the accepted mixture model each reach
-   :data:`~edge.identify.result.IDENTIFY_PROBABILITY`: ``substance`` is the major confirmed
-   component (largest spectral share), every component is listed with its own probability,
-   ``confidence`` is the smallest probability among the confirmed ones. A confirmed
-   component raises its severity only with at least ``alarm_min_share`` of the signal; an
-   unconfirmed component of ``alarm`` severity makes the result ``warn`` at most.
+1. ``mixture`` when the accepted mixture model has at least two components that reach
+   :data:`~edge.identify.result.INCONCLUSIVE_PROBABILITY`, one of them
+   :data:`~edge.identify.result.IDENTIFY_PROBABILITY` (confirmed): ``substance`` is the
+   major confirmed component (largest spectral share), every such component is listed with
+   its own probability (the unconfirmed ones are "possible"), ``confidence`` is the smallest
+   probability among the confirmed ones. A confirmed component raises its severity only
+   with at least ``alarm_min_share`` of the signal; an unconfirmed component of ``alarm``
+   severity makes the result ``warn`` at most.
 2. ``identified`` when the best single match reaches
    :data:`~edge.identify.result.IDENTIFY_PROBABILITY`; its severity. (A mixture model with
    only one confirmed component is no mixture: its component probabilities assume the model.)
@@ -72,9 +74,10 @@ def verdict(
     """Decide from the best single match and the accepted mixture model's components."""
     comps = tuple(sorted(components, key=lambda c: -c.share))
     confirmed = tuple(c for c in comps if c.probability >= identify_at)
-    if len(comps) > 1 and len(confirmed) >= 2:
+    possible = tuple(c for c in comps if inconclusive_at <= c.probability < identify_at)
+    if len(comps) > 1 and confirmed and len(confirmed) + len(possible) >= 2:
         severity: Severity = "info"
-        for c in comps:
+        for c in confirmed + possible:
             if c in confirmed and (c.severity != "alarm" or c.share >= alarm_min_share):
                 sev = c.severity
             elif c.severity == "info":
@@ -84,7 +87,8 @@ def verdict(
             if RANK[sev] > RANK[severity]:
                 severity = sev
         conf = min(c.probability for c in confirmed)
-        return Verdict("mixture", conf, severity, confirmed, comps)
+        listed = tuple(c for c in comps if c in confirmed or c in possible)
+        return Verdict("mixture", conf, severity, confirmed, listed)
     if single.probability >= identify_at:
         return Verdict("identified", single.probability, single.severity, (single,))
     pool = [single, *comps]

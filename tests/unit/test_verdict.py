@@ -67,14 +67,24 @@ def test_mixture_names_the_major_component_and_alarms_on_the_threats_own_evidenc
     assert v.status == "mixture" and v.severity == "warn"
 
 
-def test_a_single_confirmed_component_is_no_mixture() -> None:
-    """Component probabilities assume the mixture model; without a second confirmed
-    component the single match decides."""
+def test_a_possible_threat_beside_a_confirmed_component_is_shown_never_alarmed() -> None:
+    """Cutting agent confirmed, drug at 0.6: a mixture listing both, severity warn (look
+    closer), the drug not named; the confidence is the confirmed component's."""
     comps = (Candidate(2, 0.99, "info", 0.8), Candidate(1, 0.6, "alarm", 0.2))
+    v = verdict(Candidate(2, 0.3, "info"), comps)
+    assert v.status == "mixture" and v.severity == "warn" and v.confidence == 0.99
+    assert [c.row for c in v.listed] == [2, 1] and [c.row for c in v.named] == [2]
+
+
+def test_without_a_second_plausible_component_the_single_match_decides() -> None:
+    """Component probabilities assume the mixture model; with no second component worth
+    listing, the single match decides."""
+    comps = (Candidate(2, 0.99, "info", 0.8), Candidate(1, 0.3, "alarm", 0.2))
     for p_single, status in ((0.95, "identified"), (0.7, "inconclusive"), (0.1, "inconclusive")):
         v = verdict(Candidate(2, p_single, "info"), comps)
         assert v.status == status
-    assert verdict(Candidate(2, 0.1, "info"), comps).nearest == comps[0]
+    v = verdict(Candidate(2, 0.1, "info"), comps)
+    assert v.nearest == comps[0] and v.confidence < 0.9
 
 
 @pytest.mark.parametrize("p", [0.0, 0.49999, 0.5, 0.89999, 0.9, 1.0])
