@@ -147,3 +147,9 @@ def test_evaluate_writes_report_and_beats_baseline(tmp_path: Path, lib_dir: Path
     assert p["top1"] >= 0.95 and p["unknown_rejection"] >= 0.8 and p["mixture2_both_found"] >= 0.8
     assert p["unknown_rejection"] > b["unknown_rejection"]
     assert summary["held_out"] and summary["calibration"]["reliability"]["n"] == p["n_queries"]
+    assert p["false_alarms"] == 0 and p["unknown_not_named"] >= 0.9
+    from edge.cli.identify_cmd import _print_summary
+
+    _print_summary(summary)  # what the command prints without --json
+    text = capsys.readouterr().out
+    assert "mixture2_both_found" in text and "plain correlation" in text and "targets" in text
