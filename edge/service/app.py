@@ -45,6 +45,7 @@ from edge.service.state import LastError, StatePublisher
 from edge.service.supervisor import InstrumentSupervisor
 from edge.service.worker import ScanWorker
 from edge.store.archive import Archive
+from edge.store.requests import RequestLog
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ class Service:
         self.archive = Archive.from_config(cfg)
         self.outbox = open_outbox(cfg)
         self.alarm = AlarmState(self.data_dir)
+        self.requests = RequestLog.for_data_dir(self.data_dir)
         # MQTT
         self.link = link or MqttLink(cfg, role="device")
         self.courier = Courier(cfg, self.link, self.outbox, self.key, clock=self.clock)
@@ -119,7 +121,14 @@ class Service:
             queue_size=queue_size,
         )
         self.handlers = CommandHandlers(
-            self.worker, self.alarm, self.archive, self.publisher, self.panel, uptime=uptime
+            self.worker,
+            self.alarm,
+            self.archive,
+            self.publisher,
+            self.panel,
+            uptime=uptime,
+            requests=self.requests,
+            courier=self.courier,
         )
         self.dispatcher = Dispatcher(
             self.link.topics.prefix,
@@ -130,6 +139,7 @@ class Service:
             clock=self.clock,
         )
         self.publisher.commands = self.dispatcher
+        self.handlers.count = self.dispatcher.count
         self.housekeeping = Housekeeping(
             cfg.mqtt.health_interval_s,
             self.publisher,
@@ -161,6 +171,7 @@ class Service:
         self.publisher.publish_info()
         self.publisher.publish_alarm()
         self.publisher.publish_health()
+        self.handlers.reconcile()  # before the courier may deliver what a kill left waiting
         self.courier.start()
         self.dispatcher.start()
         self.worker.start()
@@ -197,5 +208,6 @@ class Service:
         self.supervisor.close()
         self.panel.bind(None, None)
         self.archive.close()
+        self.requests.close()
         self.outbox.close(until)
         log.info("spectra-edge stopped")

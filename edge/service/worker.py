@@ -76,6 +76,10 @@ class Job:
     kind: JobKind
     source: str
     consignment: str | None = None
+    #: The scan's id when the caller chose it (a remote request records it beforehand).
+    scan_id: str | None = None
+    #: The remote request's id, carried in the signed result's ``extra.request_id``.
+    request_id: str | None = None
     future: Future[JobResult] = field(default_factory=Future)
 
 
@@ -125,11 +129,17 @@ class ScanWorker:
     # -- submitting --------------------------------------------------------------------------
 
     def submit(
-        self, kind: JobKind, *, source: str, consignment: str | None = None
+        self,
+        kind: JobKind,
+        *,
+        source: str,
+        consignment: str | None = None,
+        scan_id: str | None = None,
+        request_id: str | None = None,
     ) -> Future[JobResult]:
         """Queue a scan or background; never blocks. A full queue (someone is hammering the
         button) or a stopping worker raises ``CommandRejected('busy')``."""
-        job = Job(kind, source, consignment)
+        job = Job(kind, source, consignment, scan_id, request_id)
         if self._thread.stopping.is_set():
             raise CommandRejected("busy", "service is stopping")
         try:
@@ -258,9 +268,12 @@ class ScanWorker:
     def _scan(self, engine: ScanEngine, job: Job) -> JobResult:
         scan = engine.scan(reference=job.consignment)
         ident = scan.decision
-        scan_id = messages.new_scan_id()
+        scan_id = job.scan_id or messages.new_scan_id()
+        extra = {"request_id": job.request_id} if job.request_id else None
         # the result is committed to the durable outbox first: it is what must never be lost
-        submitted = self.courier.submit_result(ident, scan_id=scan_id, consignment=scan.reference)
+        submitted = self.courier.submit_result(
+            ident, scan_id=scan_id, consignment=scan.reference, extra=extra
+        )
         self._archive(scan_id, scan, submitted.payload)
         self.counters.scans += 1
         alarm = messages.is_alarm(ident)
