@@ -239,8 +239,8 @@ def request_schema(name: str) -> dict[str, Any]:
         "$id": f"https://spectra-edge.invalid/schemas/cmd-{name}-request.json",
         "title": f"cmd/{name} request",
         "description": (
-            f"Request body of cmd/{name}. {doc} Reply goes to the MQTT 5 response topic "
-            f"(default cmd/{name}/response) with the request's correlation data."
+            f"Request body of cmd/{name}. {doc} Reply goes to cmd/{name}/response (only "
+            f"there) with the request's correlation data."
         ),
         **generated,
     }
