@@ -77,10 +77,20 @@ def _header(device: str, post: str, time: str | None = None) -> dict[str, Any]:
     return out
 
 
-def status_payload(state: str, device: str, post: str, *, with_time: bool = True) -> dict[str, Any]:
-    """``status`` message; the last will is built with ``with_time=False``."""
+def status_payload(
+    state: str,
+    device: str,
+    post: str,
+    *,
+    with_time: bool = True,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """``status`` message; the last will is built with ``with_time=False``. *reason* says
+    why the device is in ``maintenance`` (``instrument_fault``, ``disk_full``)."""
     out = _header(device, post, utc_now() if with_time else None)
     out["state"] = state
+    if reason:
+        out["reason"] = reason
     return out
 
 

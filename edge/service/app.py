@@ -39,12 +39,14 @@ from edge.scan.engine import ScanEngine
 from edge.service.alarm import AlarmState
 from edge.service.commands.dispatcher import Dispatcher
 from edge.service.commands.handlers import CommandHandlers
+from edge.service.disk import DiskWatch
 from edge.service.housekeeping import Housekeeping
 from edge.service.panel import NullPanel, PanelPort, PanelView, SafePanel
 from edge.service.state import LastError, StatePublisher
 from edge.service.supervisor import InstrumentSupervisor
 from edge.service.worker import ScanWorker
 from edge.store.archive import Archive
+from edge.store.data_dir import prepare_data_dir
 from edge.store.requests import RequestLog
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,9 @@ class Service:
         def uptime() -> float:
             return self.clock.monotonic() - started_at
 
-        self.data_dir = cfg.device.data_dir.expanduser()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # made when missing, with its space reserve; a full disk is no reason to refuse
+        self.data_dir = prepare_data_dir(cfg.device.data_dir)
+        self.disk = DiskWatch(self.data_dir)
         # what is kept: the device key, the archive, the outbox, the alarm
         self.key = DeviceKey.load_or_create(self.data_dir)
         self.archive = Archive.from_config(cfg)
@@ -119,6 +122,7 @@ class Service:
             self.panel,
             self.errors,
             queue_size=queue_size,
+            make_room=self.disk.make_room,
         )
         self.handlers = CommandHandlers(
             self.worker,
@@ -140,14 +144,18 @@ class Service:
         )
         self.publisher.commands = self.dispatcher
         self.handlers.count = self.dispatcher.count
+        self.publisher.disk = self.disk
         self.housekeeping = Housekeeping(
             cfg.mqtt.health_interval_s,
             self.publisher,
             self.supervisor,
             self.worker,
+            disk=self.disk,
             clock=self.clock,
         )
         # who hears about what
+        self.disk.on_change.append(self.publisher.on_disk_change)
+        self.disk.on_change.append(lambda full: self.courier.wake())
         self.supervisor.on_fault.append(self.publisher.on_instrument_fault)
         self.supervisor.on_fault.append(lambda first: self.panel.show_error())
         self.supervisor.on_recover.append(self.publisher.on_instrument_recovered)
@@ -166,6 +174,7 @@ class Service:
                 return
             self._started = True
         self.supervisor.engine()  # no thread runs yet: this one may touch the instrument
+        self.disk.check()  # before the first status/health, so they tell the truth
         self.link.subscribe_commands(self.dispatcher.on_message)
         self.link.add_connect_listener(self.publisher.on_link_change)
         self.publisher.publish_info()

@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from edge.errors import EdgeError
+from edge.errors import EdgeError, OutboxError
 from edge.lifecycle import Deadline, Worker
 from edge.publish import messages
 from edge.publish.courier import Courier
@@ -109,6 +109,7 @@ class ScanWorker:
         *,
         queue_size: int = 8,
         wall_clock: Callable[[], float] = time.time,
+        make_room: Callable[[BaseException], bool] | None = None,
     ) -> None:
         self.supervisor = supervisor
         self.courier = courier
@@ -119,6 +120,9 @@ class ScanWorker:
         self.errors = errors
         self.counters = Counters()
         self._wall_clock = wall_clock
+        #: After a failed commit: frees the space reserve when the disk is full (True: try
+        #: once more). See :meth:`edge.service.disk.DiskWatch.make_room`.
+        self.make_room = make_room
         self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=queue_size)
         self._running = False
         self._thread = Worker("scan-worker", self._loop, wake=self._wake)
@@ -271,9 +275,16 @@ class ScanWorker:
         scan_id = job.scan_id or messages.new_scan_id()
         extra = {"request_id": job.request_id} if job.request_id else None
         # the result is committed to the durable outbox first: it is what must never be lost
-        submitted = self.courier.submit_result(
-            ident, scan_id=scan_id, consignment=scan.reference, extra=extra
-        )
+        try:
+            submitted = self.courier.submit_result(
+                ident, scan_id=scan_id, consignment=scan.reference, extra=extra
+            )
+        except OutboxError as err:  # a full disk: the space reserve is for this commit
+            if self.make_room is None or not self.make_room(err):
+                raise
+            submitted = self.courier.submit_result(
+                ident, scan_id=scan_id, consignment=scan.reference, extra=extra
+            )
         self._archive(scan_id, scan, submitted.payload)
         self.counters.scans += 1
         alarm = messages.is_alarm(ident)
