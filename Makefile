@@ -1,12 +1,13 @@
 # spectra-edge: the two commands of the README are `make demo` and `make test`.
 # Both set up what they need themselves: a virtualenv with the project, and Debian's
-# mosquitto (installed with apt-get when missing).
+# mosquitto (installed with apt-get when missing); the tests also need Debian's chromium
+# (the console's browser tests) and the console extra.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-train mosquitto demo test lint bench clean
+.PHONY: install install-train mosquitto chromium demo console test lint bench clean
 # Public JCAMP-DX test files (jcamp-dx.org, R. S. McDonald) ship in this sdist; tests read them
 # from it and skip when the download fails (tests/data/jcamp/public/PROVENANCE.md).
 JCAMP_SDIST := $(VENV)/sdist/jcamp-1.3.2.tar.gz
@@ -14,7 +15,7 @@ JCAMP_SDIST := $(VENV)/sdist/jcamp-1.3.2.tar.gz
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[console,dev]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -29,17 +30,25 @@ install-train: install
 mosquitto:
 	bash scripts/ensure-mosquitto.sh
 
+chromium:
+	bash scripts/ensure-chromium.sh
+
 demo: install
 	bash scripts/ensure-mosquitto.sh --start
 	$(BIN)/spectra-edge demo
 
-test: install mosquitto $(JCAMP_SDIST)
+test: install mosquitto chromium $(JCAMP_SDIST)
 	$(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check spectra_io hal edge controlroom tests scripts bench
 	$(BIN)/ruff format --check spectra_io hal edge controlroom
 	$(BIN)/mypy
+
+# the control room on its embedded default (SQLite in the data dir, broker on localhost:1883)
+console: install
+	bash scripts/ensure-mosquitto.sh --start
+	$(BIN)/spectra-edge console
 
 bench: install mosquitto
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -7,8 +7,10 @@ pyproject.toml); their helpers are in ``support/``, which is on ``sys.path``.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from console_db import database_url
 from mosquitto_broker import Broker, BrokerFactory, BrokerTls
 
 
@@ -54,3 +56,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         tier = item.path.parent.name
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def console_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh console database: an SQLite file, then a new PostgreSQL database."""
+    with database_url(request.param, tmp_path) as url:
+        yield url

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "edge.cli.identify_cmd",  # identify, scan, evaluate
     "edge.cli.train_cmd",  # train
     "edge.cli.service_cmd",  # run, outbox, export, monitor
+    "edge.cli.console_cmd",  # console, console-user (needs the console extra)
 )
 
 

@@ -22,6 +22,7 @@ import logging
 import sqlite3
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -66,7 +67,15 @@ CREATE INDEX IF NOT EXISTS scans_created ON scans(created);
 """
 
 #: Added later: 1 when ``created`` came from a synchronised clock (NULL in older rows).
-_MIGRATIONS = ("ALTER TABLE scans ADD COLUMN synced INTEGER",)
+_MIGRATIONS = {
+    "synced": "ALTER TABLE scans ADD COLUMN synced INTEGER",
+    # CRC-32 of the stored result and arrays (NULL in older rows): a flipped bit is an error
+    "checksum": "ALTER TABLE scans ADD COLUMN checksum INTEGER",
+}
+
+
+def _checksum(result: bytes, blob: bytes) -> int:
+    return zlib.crc32(blob, zlib.crc32(result))
 
 
 class ArchiveError(EdgeError, OSError):
@@ -112,6 +121,11 @@ class ScanSummary:
     reference: str | None
     status: str | None
     nbytes: int
+
+
+def _text(value: bytes | None) -> str | None:
+    """A stored text column, readable even when a flipped bit broke its UTF-8."""
+    return None if value is None else bytes(value).decode("utf-8", "replace")
 
 
 def _pack(arrays: dict[str, FloatArray]) -> bytes:
@@ -177,8 +191,10 @@ class Archive:
             db.close()
             raise
         db.executescript(_SCHEMA)
-        if "synced" not in {row[1] for row in db.execute("PRAGMA table_info(scans)")}:
-            db.execute(_MIGRATIONS[0])
+        columns = {row[1] for row in db.execute("PRAGMA table_info(scans)")}
+        for column, statement in _MIGRATIONS.items():
+            if column not in columns:
+                db.execute(statement)
         return db
 
     def _open(self) -> sqlite3.Connection:
@@ -239,8 +255,8 @@ class Archive:
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO scans"
-                " (scan_id, created, reference, status, result, arrays, nbytes, synced)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " (scan_id, created, reference, status, result, arrays, nbytes, synced, checksum)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.scan_id,
                     record.created,
@@ -250,6 +266,7 @@ class Archive:
                     blob,
                     nbytes,
                     int(self._synchronised()),
+                    _checksum(result.encode("utf-8"), blob),
                 ),
             )
             pruned = self._prune(db)
@@ -303,15 +320,23 @@ class Archive:
         """The scan *scan_id*; :class:`ScanNotFoundError` if it is not (or no longer) here."""
         with self._tx() as db:
             row = db.execute(
-                "SELECT scan_id, created, reference, result, arrays FROM scans WHERE scan_id = ?",
+                "SELECT scan_id, created, CAST(reference AS BLOB), CAST(result AS BLOB), arrays,"
+                " checksum FROM scans WHERE scan_id = ?",
                 (scan_id,),
             ).fetchone()
         if row is None:
             raise ScanNotFoundError(f"scan {scan_id!r} is not in the archive")
+        raw_result, blob, checksum = bytes(row[3]), bytes(row[4]), row[5]
+        if checksum is not None and checksum != _checksum(raw_result, blob):
+            raise ArchiveError(
+                f"scan {scan_id!r} is damaged in the archive (checksum mismatch); "
+                "its result as published is still with the control room"
+            )
         try:
-            result = json.loads(row[3])
-            arrays = _unpack(row[4])
-        except (ValueError, OSError, KeyError) as err:
+            result = json.loads(raw_result.decode("utf-8"))
+            arrays = _unpack(blob)
+            reference = None if row[2] is None else bytes(row[2]).decode("utf-8")
+        except Exception as err:  # numpy/zipfile raise many kinds for a damaged blob
             raise ArchiveError(f"scan {scan_id!r} is stored but unreadable: {err}") from err
         if "wavenumbers" not in arrays or "spectrum" not in arrays:
             raise ArchiveError(f"scan {scan_id!r} has no processed spectrum")
@@ -322,7 +347,7 @@ class Archive:
             sample=arrays.get("sample"),
             background=arrays.get("background"),
             dark=arrays.get("dark"),
-            reference=row[2],
+            reference=reference,
         )
         return ScanRecord(scan_id=row[0], created=row[1], result=result, data=data)
 
@@ -349,7 +374,10 @@ class Archive:
 
     def list(self, limit: int | None = None) -> list[ScanSummary]:
         """Archived scans, newest first (at most *limit*)."""
-        sql = "SELECT scan_id, created, reference, status, nbytes FROM scans"
+        sql = (
+            "SELECT scan_id, created, CAST(reference AS BLOB), CAST(status AS BLOB), nbytes"
+            " FROM scans"
+        )
         sql += " ORDER BY created DESC, rowid DESC"
         params: tuple[int, ...] = ()
         if limit is not None:
@@ -357,7 +385,10 @@ class Archive:
             params = (int(limit),)
         with self._tx() as db:
             rows = db.execute(sql, params).fetchall()
-        return [ScanSummary(*row) for row in rows]
+        return [
+            ScanSummary(scan_id, created, _text(reference), _text(status), nbytes)
+            for scan_id, created, reference, status, nbytes in rows
+        ]
 
     def total_bytes(self) -> int:
         """Payload bytes held (results and compressed arrays)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -254,3 +256,62 @@ def test_count_bound_goes_by_insertion_order_not_clock(tmp_path: Path) -> None:
         for i, t in enumerate((2_000_000_000.0, 978_307_200.0, 978_307_300.0, 2_000_000_100.0)):
             ar.put(make_record(f"s-{i}", t, seed=i))  # s-1 and s-2 stamped by a 2001 clock
         assert {s.scan_id for s in ar.list()} == {"s-1", "s-2", "s-3"}
+
+
+def _flip_stored_byte(path: Path, scan_id: str, column: str, offset: int) -> None:
+    db = sqlite3.connect(path)
+    raw = bytearray(
+        db.execute(
+            f"SELECT CAST({column} AS BLOB) FROM scans WHERE scan_id=?", (scan_id,)
+        ).fetchone()[0]
+    )
+    raw[offset] ^= 0x01
+    cast = "CAST(? AS TEXT)" if column == "result" else "?"
+    db.execute(f"UPDATE scans SET {column}={cast} WHERE scan_id=?", (bytes(raw), scan_id))
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize(("column", "offset"), [("result", 30), ("arrays", 200)])
+def test_a_flipped_bit_in_a_stored_scan_is_an_error_not_another_result(
+    tmp_path: Path, column: str, offset: int
+) -> None:
+    """Finding 7 of issue 8: an archive bit flip changed one stored result silently."""
+    path = tmp_path / "a.sqlite"
+    with Archive(path, clock=Clock()) as ar:
+        ar.put(make_record("good", 1.0, seed=1))
+        ar.put(make_record("hit", 2.0, seed=2))
+    _flip_stored_byte(path, "hit", column, offset)
+    with Archive(path, clock=Clock()) as ar:
+        with pytest.raises(ArchiveError, match="damaged"):
+            ar.get("hit")
+        assert ar.get("good").result["status"] == "identified"
+        assert {s.scan_id for s in ar.list()} == {"good", "hit"}
+
+
+def test_export_of_a_damaged_scan_is_one_clear_line(tmp_path: Path) -> None:
+    data_dir = tmp_path / "d"
+    with Archive(data_dir / "archive.sqlite", clock=Clock()) as ar:
+        ar.put(make_record("hit", 2.0, seed=2))
+    _flip_stored_byte(data_dir / "archive.sqlite", "hit", "arrays", 100)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[device]\ndata_dir = "{data_dir}"\n')
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge.cli",
+            "--config",
+            str(cfg),
+            "export",
+            "hit",
+            "-o",
+            str(tmp_path / "x.jdx"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "damaged" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

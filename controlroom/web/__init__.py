@@ -1,0 +1,1 @@
+"""The web console: server-rendered pages (Jinja2 + vendored htmx), a JSON API, live feed."""
