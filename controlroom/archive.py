@@ -10,9 +10,14 @@ one transaction:
   other's unsorted batches; each carries its ``signature_state`` from the key registry;
 * an alarm-severity result opens an alarm (once per scan_id);
 * retained ``status``/``info``/``health``/``alarm`` update the device row (``info`` teaches
-  the registry a pending key; ``alarm`` confirms an acknowledgement);
-* command responses confirm an ``ack`` (only the device's answer makes an alarm
-  acknowledged), close or write off ``replay`` gaps, and store ``get_spectrum`` answers.
+  the registry a pending key, when it is signed by the key it announces). ``status`` and
+  ``alarm`` are verified against the approved keys and stored with their signature state;
+  only an ``alarm`` validly signed by an approved key raises an alarm or confirms an
+  acknowledgement. Any other ``alarm`` is stored flagged (in ``rejected_messages``, its
+  state in the device row's ``alarm_signature``) and changes no alarm;
+* command responses close or write off ``replay`` gaps and store ``get_spectrum`` answers;
+  an ``ack`` response is noted on the alarm (unsigned, it confirms nothing) or marks an alarm
+  the device did not hold.
 
 The caller acknowledges the MQTT messages only after :meth:`MessageWriter.write` returned.
 """
@@ -159,7 +164,7 @@ class MessageWriter:
             if dt.kind == "info" and body is not None:
                 self.registry.learn(session, dt.prefix, body)
         for dt, body, raw in state:
-            self._state(session, dt, body, raw)
+            self._state(session, dt, body, raw, report)
             report.state_updates += 1
         if results:
             self._results(session, results, report)
@@ -237,11 +242,20 @@ class MessageWriter:
         session.execute(insert_ignore(session, Device, ["prefix"]), rows)
 
     def _state(
-        self, session: Session, dt: DeviceTopic, body: dict[str, Any] | None, raw: bytes
+        self,
+        session: Session,
+        dt: DeviceTopic,
+        body: dict[str, Any] | None,
+        raw: bytes,
+        report: WriteReport,
     ) -> None:
         now = utcnow()
         values: dict[str, Any] = {"last_seen": now}
         text = json.dumps(body, separators=(",", ":")) if body is not None else None
+        if dt.kind in ("status", "alarm"):
+            # an empty payload (a retained message deleted) is signed by nobody
+            sig = self.registry.signature_state(dt.prefix, body, session)[0] if body else "unsigned"
+            values[f"{dt.kind}_signature"] = sig
         if dt.kind == "status":
             values["status"] = body.get("state") if body else None
             values["status_time"] = parse_time(body["time"]) if body and "time" in body else now
@@ -254,9 +268,17 @@ class MessageWriter:
         elif dt.kind == "health":
             values["health"] = text
         elif dt.kind == "alarm":
-            values["alarm"] = text
-            if body is not None:
+            if values["alarm_signature"] == "valid":
+                assert body is not None
+                values["alarm"] = text  # the last validly signed alarm
                 self._alarm_state(session, dt.prefix, body)
+            else:  # raises nothing, clears nothing: kept flagged for whoever looks into it
+                self.reject(
+                    session,
+                    Incoming(f"{dt.prefix}/{dt.kind}", raw, retain=True),
+                    f"alarm not applied: signature {values['alarm_signature']}",
+                    report,
+                )
         session.execute(update(Device).where(Device.prefix == dt.prefix).values(**values))
 
     def _alarm_state(self, session: Session, prefix: str, body: dict[str, Any]) -> None:
@@ -390,7 +412,10 @@ class MessageWriter:
                 else Alarm.scan_id == result.get("scan_id")
             )
             if body.get("ok") and result.get("cleared"):
-                self._confirm(session, where, dt.prefix, by=None, how="ack response")
+                # command responses are not signed: only the device's signed alarm confirms
+                self._note(
+                    session, where, dt.prefix, "device answered: cleared; awaiting its alarm"
+                )
             else:
                 why = (body.get("error") or {}).get("message") or "device held no such alarm"
                 self._not_active(session, where, dt.prefix, why)
@@ -411,6 +436,13 @@ class MessageWriter:
                     }
                 ],
             )
+
+    def _note(self, session: Session, where: Any, prefix: str, note: str) -> None:
+        session.execute(
+            update(Alarm)
+            .where(where, Alarm.prefix == prefix, Alarm.state == "ack_sent")
+            .values(note=note[:300])
+        )
 
     def _not_active(self, session: Session, where: Any, prefix: str, why: str) -> None:
         alarm = session.execute(

@@ -9,7 +9,9 @@ approves it (or registers a key out of band). A result's ``signature_state``:
 * ``pending_key``: verifies against a key nobody approved yet;
 * ``rejected_key``: verifies against a key an admin rejected;
 * ``unknown_key``: names a key this device never announced, or does not verify against the
-  pending/rejected key it names.
+  pending/rejected key it names;
+* ``unsigned``: carries no signature at all (a retained state message from an older device,
+  or anyone on the broker).
 
 Anything but ``valid`` is shown flagged, never as trusted.
 """
@@ -33,7 +35,14 @@ from edge.publish.signing import key_id as key_id_of
 from edge.publish.signing import load_public_key, verify
 
 KEY_STATES: Final = ("pending", "approved", "rejected")
-SIGNATURE_STATES: Final = ("valid", "invalid", "pending_key", "rejected_key", "unknown_key")
+SIGNATURE_STATES: Final = (
+    "valid",
+    "invalid",
+    "pending_key",
+    "rejected_key",
+    "unknown_key",
+    "unsigned",
+)
 
 
 @dataclass(frozen=True)
@@ -87,11 +96,18 @@ class KeyRegistry:
             return self._keys.get((prefix, key_id))
 
     def learn(self, session: Session, prefix: str, info: dict[str, Any]) -> KnownKey | None:
-        """Record the key announced in *info* as pending if it is new; returns its entry."""
+        """Record the key announced in *info* as pending if it is new; returns its entry.
+
+        Only an ``info`` signed by the key it announces teaches a key (proof of possession:
+        nobody can put a device's public key forward as theirs). That proves nothing about
+        who the device is; an admin's approval does.
+        """
         announced = parse_announced_key(info)
         if announced is None:
             return None
         kid, value = announced
+        if not verify(info, load_public_key(value)):
+            return None
         known = self.get(prefix, kid)
         if known is not None:
             return known
@@ -116,12 +132,15 @@ class KeyRegistry:
     def signature_state(
         self, prefix: str, payload: dict[str, Any], session: Session | None = None
     ) -> tuple[str, str | None]:
-        """``(signature_state, key_id)`` of a result payload from device *prefix*.
+        """``(signature_state, key_id)`` of a signed payload (a result, ``status``, ``alarm``)
+        from device *prefix*.
 
         With *session*, a key not (yet) approved in the cache is re-read first, so an approval
         made by another process counts at once.
         """
         sig = payload.get("signature")
+        if sig is None:
+            return "unsigned", None
         kid = sig.get("key_id") if isinstance(sig, dict) else None
         if not isinstance(kid, str):
             return "unknown_key", None

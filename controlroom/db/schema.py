@@ -54,6 +54,9 @@ class Device(Base):
     info: Mapped[str | None] = mapped_column(Text)
     health: Mapped[str | None] = mapped_column(Text)
     alarm: Mapped[str | None] = mapped_column(Text)
+    #: Signature state (controlroom.keys.SIGNATURE_STATES) of the latest status and alarm.
+    status_signature: Mapped[str | None] = mapped_column(String(16))
+    alarm_signature: Mapped[str | None] = mapped_column(String(16))
     announced_key_id: Mapped[str | None] = mapped_column(String(16))
     #: Highest seq seen, and the seq up to which every result is stored (or written off).
     seq_high: Mapped[int | None] = mapped_column(BigInteger)

@@ -116,6 +116,11 @@ def latest_result_id(s: Session) -> int:
     return int(s.execute(select(func.coalesce(func.max(Result.id), 0))).scalar_one())
 
 
+def _untrusted(signature_state: str | None) -> str | None:
+    """The signature state of a state message when it is not trusted, else None."""
+    return None if signature_state in (None, "valid") else signature_state
+
+
 def devices_overview(s: Session) -> list[dict[str, Any]]:
     """Every device with status, last seen, health, key state, result count and gaps."""
     stats = {
@@ -151,11 +156,15 @@ def devices_overview(s: Session) -> list[dict[str, Any]]:
                 "post": d.post,
                 "device": d.device,
                 "status": d.status or "unknown",
+                # None: stored before signatures were checked (migration 0002)
+                "status_untrusted": _untrusted(d.status_signature),
+                "alarm_untrusted": _untrusted(d.alarm_signature),
                 "last_seen": last_seen.isoformat(timespec="seconds") + "Z" if last_seen else None,
                 "results": n,
                 "health": health,
                 "update_state": (health or {}).get("update") or (info or {}).get("update"),
                 "versions": (info or {}).get("versions"),
+                # d.alarm is the last validly signed alarm (an untrusted one is not stored there)
                 "alarm_active": bool(alarm and alarm.get("active")),
                 "key_state": announced.state if announced else ("none" if not dev_keys else "?"),
                 "announced_key_id": d.announced_key_id,

@@ -175,7 +175,21 @@ def _register_monitor(sub: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="control-room view of every device under a prefix",
         description="Live terminal view of all devices under a topic prefix: status, last "
-        "result (signature checked against each device's info key), alarms, health.",
+        "result, alarms, health. Signatures are checked against each device's pinned key "
+        "(trust on first use, kept in --keys); a changed key is shown and never trusted.",
+    )
+    p.add_argument(
+        "--keys",
+        metavar="FILE",
+        help="pinned device keys (default: $XDG_DATA_HOME/spectra-edge/monitor-keys.json)",
+    )
+    p.add_argument(
+        "--repin",
+        metavar="PREFIX",
+        action="append",
+        default=[],
+        help="forget PREFIX's pinned key first, so its next info is pinned (a device that "
+        "really got a new key); repeatable",
     )
     p.add_argument("--host", help="broker host (default: mqtt.host)")
     p.add_argument("--port", type=int, help="broker port (default: mqtt.port)")
@@ -191,16 +205,28 @@ def _register_monitor(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _monitor(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from controlroom.monitor import run_monitor
+    from controlroom.pins import KeyPins, default_pins_path
 
     cfg = config_from_args(args)
     prefix = args.prefix or cfg.mqtt.prefix.replace("{post}", "+").replace("{device}", "+")
+    pins = KeyPins(Path(args.keys) if args.keys else default_pins_path())
+    for device in args.repin:
+        found = pins.forget(device)
+        print(
+            f"monitor: {'forgot the pinned key of' if found else 'no key was pinned for'} "
+            f"{device}; its next info is pinned ({pins.path})",
+            file=sys.stderr,
+        )
     run_monitor(
         args.host or cfg.mqtt.host,
         args.port or cfg.mqtt.port,
         prefix,
         duration_s=args.duration,
         once=args.once,
+        pins=pins,
     )
     return 0
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from edge.errors import ModelError
 from edge.preprocess.grid import make_grid
 from spectra_io.atomic import atomic_write_text
+from spectra_io.sealed import seal, seal_problem
 
 MANIFEST_NAME = "manifest.json"
 #: Version of the manifest format; bumped on incompatible change.
@@ -132,6 +133,9 @@ class ModelManifest(_Strict):
     default_variant: Variant
     default_variant_reason: str
     training: TrainingInfo
+    manifest_sha256: str | None = Field(
+        None, description="sha256 of this document without this member (spectra_io.sealed)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelManifest:
@@ -159,15 +163,24 @@ def load_manifest(model_dir: Path | str) -> ModelManifest:
     except OSError as err:
         raise ModelError(f"cannot read model manifest {path}: {err}") from err
     try:
-        return ModelManifest.model_validate(json.loads(text))
+        doc = json.loads(text)
+        if not isinstance(doc, dict):
+            raise ValueError("not a JSON object")
+        problem = seal_problem(doc)
+        if problem is not None:
+            raise ModelError(f"model manifest {path}: {problem}")
+        return ModelManifest.model_validate(doc)
     except (ValueError, ValidationError) as err:
+        if isinstance(err, ModelError):
+            raise
         raise ModelError(f"invalid model manifest {path}: {err}") from err
 
 
 def save_manifest(manifest: ModelManifest, model_dir: Path | str) -> Path:
     """Write ``manifest.json`` atomically (temp file + rename); returns its path."""
     path = Path(model_dir) / MANIFEST_NAME
-    atomic_write_text(path, manifest.model_dump_json(indent=2) + "\n")
+    doc = seal(manifest.model_dump(mode="json", exclude={"manifest_sha256"}))
+    atomic_write_text(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     return path
 
 
@@ -178,6 +191,12 @@ class LibraryLike(Protocol):
     entries: Sequence[Any]
 
 
+def family_label(category: str, family: str | None) -> str:
+    """The classifier's family label of a substance: the family of a narcotic, else its
+    category (the rule training and this check share)."""
+    return family if category == "narcotic" and family else category
+
+
 def library_labels(library: Any) -> list[str]:
     """Substance names of *library* in library order."""
     return [str(e.name) for e in library.entries]
@@ -186,7 +205,8 @@ def library_labels(library: Any) -> list[str]:
 def check_against_library(manifest: ModelManifest, library: LibraryLike) -> None:
     """Raise :class:`ModelError` unless *manifest* was trained on exactly *library*.
 
-    Compares the library content hash and the substance labels (same names, same order).
+    Compares the library content hash, the substance labels (same names, same order) and
+    each label's family.
     """
     lib_hash = str(library.content_hash)
     if manifest.library.content_hash != lib_hash:
@@ -202,6 +222,14 @@ def check_against_library(manifest: ModelManifest, library: LibraryLike) -> None
         raise ModelError(
             "model labels do not match the library "
             f"(in model only: {missing[:5]}, in library only: {extra[:5]}); retrain the model"
+        )
+    families = [family_label(str(e.category), e.family) for e in library.entries]
+    if families != list(manifest.label_families):
+        wrong = [
+            n for n, a, b in zip(labels, families, manifest.label_families, strict=True) if a != b
+        ]
+        raise ModelError(
+            f"model label families do not match the library ({wrong[:5]}); retrain the model"
         )
 
 

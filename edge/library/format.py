@@ -42,6 +42,7 @@ from edge.identify.result import Substance
 from edge.library.categories import Category, Severity, check_family, parse_category, severity_of
 from edge.preprocess.grid import STANDARD_GRID
 from spectra_io.atomic import replace_dir
+from spectra_io.sealed import seal, seal_problem
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -390,7 +391,7 @@ def save_library(
             os.fsync(fh.fileno())
         files[SPECTRA] = hashlib.sha256(spectra_file.read_bytes()).hexdigest()
         _write_file(tmp / ENTRIES, ebytes)
-        _write_file(tmp / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+        _write_file(tmp / MANIFEST, (json.dumps(seal(manifest), indent=2) + "\n").encode())
         os.chmod(tmp, 0o755)
         replace_dir(tmp, path)
     except OSError as err:
@@ -423,6 +424,9 @@ def load_library(path: Path | str | None = None, *, verify: bool = True) -> Libr
     if not lib_dir.is_dir():
         raise LibraryError(f"no library directory at {lib_dir}")
     manifest = _read_json(lib_dir / MANIFEST)
+    problem = seal_problem(manifest) if isinstance(manifest, dict) else "not a JSON object"
+    if problem is not None:
+        raise LibraryError(f"{lib_dir / MANIFEST}: {problem}")
     try:
         if manifest.get("format_version") != FORMAT_VERSION:
             raise LibraryError(
@@ -459,7 +463,7 @@ def load_library(path: Path | str | None = None, *, verify: bool = True) -> Libr
         raise LibraryError(f"library file missing: {spectra_path}")
     try:
         spectra = np.load(spectra_path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as err:
+    except Exception as err:  # a damaged .npy header raises ValueError, SyntaxError, ...
         raise LibraryError(f"{spectra_path}: unreadable spectra ({err}); library corrupt") from err
     if spectra.dtype != np.dtype("<f4") or spectra.shape != (count, grid.size):
         raise LibraryError(

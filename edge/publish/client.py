@@ -2,6 +2,9 @@
 
 * Last will ``offline`` (retained) is set before connecting; ``online`` on every connect,
   ``stopped`` on a clean :meth:`MqttLink.stop`.
+* With the device key (:meth:`MqttLink.use_key`), every retained state message is signed
+  like a result, the last will included: it is signed when it is armed, before each connect,
+  so it proves who set it, not that the device is gone (docs/mqtt.md, "Signed state").
 * Persistent session (clean start off, session expiry from config); QoS 1 for everything
   that matters.
 * Retained state (status, info, health, alarm) is remembered and republished on every
@@ -38,7 +41,7 @@ from edge.config.schema import Config
 from edge.errors import ConfigError, PublishError
 from edge.lifecycle import Deadline, SystemClock
 from edge.publish.messages import status_payload
-from edge.publish.signing import canonical_json
+from edge.publish.signing import DeviceKey, canonical_json
 from edge.publish.topics import RETAINED_KINDS, Topics
 
 log = logging.getLogger(__name__)
@@ -139,6 +142,7 @@ class MqttLink:
         self._started = False
         self._stopped = False
         self.last_error: str | None = None
+        self._key: DeviceKey | None = None
         self._client = self._make_client()
 
     # -- set-up ------------------------------------------------------------------------------
@@ -159,8 +163,7 @@ class MqttLink:
         if m.tls.enabled:
             client.tls_set_context(tls_context(self.cfg))
         if self.role == "device":
-            will = status_payload("offline", self.device, self.post, with_time=False)
-            client.will_set(self.topics.status, canonical_json(will), qos=1, retain=True)
+            self._arm_will(client)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -168,6 +171,28 @@ class MqttLink:
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         return client
+
+    def use_key(self, key: DeviceKey) -> None:
+        """Sign every retained state message (and the last will) with *key* from now on.
+
+        Call it before :meth:`start`: state set earlier is not re-signed.
+        """
+        self._key = key
+        if self.role == "device":
+            self._arm_will(self._client)
+
+    def encode_state(self, payload: dict[str, Any]) -> bytes:
+        """The wire bytes of a state message: canonical JSON, signed when a key is set."""
+        if self._key is None:
+            return canonical_json(payload)
+        return self._key.sign_canonical(payload)[1]
+
+    def _arm_will(self, client: mqtt.Client) -> None:
+        """Set the last will ``offline`` for the next connection. Signed, it carries the time
+        it was armed: who set it is proven, liveness is not (the broker sends it later)."""
+        signed = self._key is not None
+        will = status_payload("offline", self.device, self.post, with_time=signed)
+        client.will_set(self.topics.status, self.encode_state(will), qos=1, retain=True)
 
     def _connect_properties(self) -> Properties:
         props = Properties(PacketTypes.CONNECT)
@@ -211,7 +236,7 @@ class MqttLink:
             self._stopped = True
         deadline = Deadline(SystemClock(), timeout)
         if self.role == "device" and self._connected.is_set():
-            payload = canonical_json(status_payload("stopped", self.device, self.post))
+            payload = self.encode_state(status_payload("stopped", self.device, self.post))
             info = self._client.publish(self.topics.status, payload, qos=1, retain=True)
             try:
                 info.wait_for_publish(deadline.remaining())
@@ -294,7 +319,7 @@ class MqttLink:
         if self.role == "device":
             if self._maintenance is None:
                 online = status_payload("online", self.device, self.post)
-                self._retained["status"] = canonical_json(online)
+                self._retained["status"] = self.encode_state(online)
             for kind in RETAINED_KINDS:
                 payload = self._retained.get(kind)
                 if payload is not None:
@@ -329,6 +354,8 @@ class MqttLink:
         was = self._connected.is_set()
         self._connected.clear()
         self._commands_ready.clear()
+        if self.role == "device" and self._key is not None and not self._stopped:
+            self._arm_will(client)  # a fresh will (time) for the next connection
         if was:
             # Our own clean stop is no news; anything else is worth a warning (once per drop).
             log_at = logging.INFO if self._stopped else logging.WARNING
@@ -380,7 +407,7 @@ class MqttLink:
         """Set retained state *kind* (status, info, health, alarm); sent now if connected and
         again on every reconnect."""
         topic = self.topics.state(kind)
-        data = canonical_json(payload)
+        data = self.encode_state(payload)
         self._retained[kind] = data
         if kind == "status":  # maintenance survives reconnects; anything else ends it
             self._maintenance = data if payload.get("state") == "maintenance" else None

@@ -15,17 +15,24 @@ from typing import Any
 
 from edge.identify.result import Identification
 from spectra_io.atomic import atomic_write_text
+from spectra_io.sealed import seal, seal_problem
 
 log = logging.getLogger(__name__)
 
 ALARM_FILE = "alarm.json"
+#: Member of alarm.json holding the sha256 of the rest (spectra_io.sealed).
+_SEAL_KEY = "sha256"
 
 
 @dataclass(frozen=True)
 class ActiveAlarm:
-    """The alarm being shown: which scan raised it and what was found."""
+    """The alarm being shown: which scan raised it and what was found.
 
-    scan_id: str
+    ``scan_id`` is None only for the fail-safe alarm of a damaged state file (see
+    :meth:`AlarmState._load`); an ``ack`` without a scan id clears it.
+    """
+
+    scan_id: str | None
     substance: dict[str, Any] | None
     severity: str
     consignment: str | None = None
@@ -68,19 +75,52 @@ class AlarmState:
         self._active: ActiveAlarm | None = self._load()
 
     def _load(self) -> ActiveAlarm | None:
+        """The persisted alarm. A damaged file fails safe: an alarm that says so stays on
+        until acknowledged, because it may have held an unacknowledged alarm."""
         try:
-            data = json.loads(self.path.read_text("utf-8"))
-            return ActiveAlarm(**data) if data else None
+            text = self.path.read_text("utf-8")
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, TypeError) as err:
-            log.error("alarm state %s unreadable (%s); starting without an alarm", self.path, err)
-            return None
+        except OSError as err:
+            return self._damaged(f"unreadable: {err}")
+        try:
+            doc = json.loads(text)
+            if doc is None:  # written before the checksum existed: no alarm
+                return None
+            if not isinstance(doc, dict):
+                raise ValueError("not a JSON object")
+            if _SEAL_KEY not in doc:  # written before the checksum existed
+                return ActiveAlarm(**doc) if doc else None
+            problem = seal_problem(doc, _SEAL_KEY)
+            if problem is not None:
+                raise ValueError(problem)
+            body = doc.get("alarm")
+            return ActiveAlarm(**body) if body else None
+        except (ValueError, TypeError) as err:
+            return self._damaged(str(err))
+
+    def _damaged(self, why: str) -> ActiveAlarm:
+        log.error(
+            "alarm state %s damaged (%s): keeping an alarm on until acknowledged", self.path, why
+        )
+        return ActiveAlarm(
+            scan_id=None,
+            substance={
+                "name": "alarm state damaged: check the control room for open alarms",
+                "category": "unknown",
+                "family": None,
+                "severity": "alarm",
+                "cas": None,
+            },
+            severity="alarm",
+            consignment=None,
+        )
 
     def _save(self, alarm: ActiveAlarm | None) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.path, json.dumps(asdict(alarm) if alarm else None))
+            doc = seal({"alarm": asdict(alarm) if alarm else None}, _SEAL_KEY)
+            atomic_write_text(self.path, json.dumps(doc))
         except OSError as err:  # the alarm still shows; it just would not survive a reboot
             log.error("could not persist alarm state to %s: %s", self.path, err)
 

@@ -97,6 +97,7 @@ class Service:
         self.requests = RequestLog.for_data_dir(self.data_dir)
         # MQTT
         self.link = link or MqttLink(cfg, role="device")
+        self.link.use_key(self.key)  # status, info, health, alarm and the will are signed
         self.courier = Courier(cfg, self.link, self.outbox, self.key, clock=self.clock)
         # the parts
         self.errors = LastError()

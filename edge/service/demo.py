@@ -5,8 +5,9 @@ instrument, shipped library and model, broker on localhost:1883) with a mock ope
 A simulated officer takes a background (long press), then puts each sample of a short script
 on the crystal, through the simulated instrument's sample handler, and presses the scan
 button (short press). A control-room subscriber prints
-every result *as it arrives on the broker*, with its signature checked against the key in
-the device's retained ``info``; at the end the control room acknowledges the alarm. The demo
+every result *as it arrives on the broker*, with its signature checked against the key it
+pinned from the device's first ``info`` (trust on first use, as ``spectra-edge monitor``;
+the demo's pins live in memory only); at the end the control room acknowledges the alarm. The demo
 exits 0 only if every scan's result arrived.
 """
 
@@ -31,6 +32,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from controlroom.monitor import check_signature
+from controlroom.pins import KeyPins, Pin
 from edge.config.schema import Config
 from edge.errors import EdgeError
 from edge.lifecycle import Deadline, SystemClock
@@ -101,6 +103,7 @@ class ControlRoom:
         self.prefix = prefix
         self.results: queue.Queue[dict[str, Any]] = queue.Queue()
         self.info: dict[str, Any] | None = None
+        self.pins = KeyPins(None)
         self.alarm: dict[str, Any] | None = None
         self.responses: queue.Queue[dict[str, Any]] = queue.Queue()
         #: The device answers on <prefix>/cmd/<name>/response only; ours carry this request's
@@ -143,6 +146,7 @@ class ControlRoom:
             self.results.put(body)
         elif msg.topic.endswith("/info"):
             self.info = body
+            self.pins.announce(self.prefix, body)
         elif msg.topic.endswith("/alarm"):
             self.alarm = body
         elif msg.topic.endswith("/response") and (
@@ -180,7 +184,7 @@ def _press(panel: Panel | None, cfg: Config, seconds: float) -> None:
     pin.drive_high()
 
 
-def _describe(result: dict[str, Any], info: dict[str, Any] | None) -> Table:
+def _describe(result: dict[str, Any], pin: Pin | None) -> Table:
     sub = result.get("substance") or {}
     table = Table(show_header=False, box=None, padding=(0, 1))
     status = result.get("status", "?")
@@ -200,7 +204,7 @@ def _describe(result: dict[str, Any], info: dict[str, Any] | None) -> Table:
     hits = result.get("hits") or []
     if hits:
         table.add_row("top hits", ", ".join(f"{h['name']} {h['score']:.2f}" for h in hits[:3]))
-    sig = check_signature(result, info)
+    sig = check_signature(result, pin)
     table.add_row("signature", f"[{'green' if sig == 'valid' else 'red'}]{sig}[/]")
     table.add_row("scan", f"{result.get('scan_id')} seq {result.get('seq')}")
     return table
@@ -259,7 +263,7 @@ def run_demo(
                     break
                 arrived.append(result)
                 console.print(f"control room: result {i}/{len(steps)} arrived")
-                console.print(_describe(result, room.info))
+                console.print(_describe(result, room.pins.get(prefix)))
             if room.alarm and room.alarm.get("active"):
                 scan_id = room.alarm.get("scan_id")
                 console.print(f"control room: alarm active for scan {scan_id}; acknowledging")

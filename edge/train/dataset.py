@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edge.identify.manifest import family_label
 from edge.preprocess.chain import Spec, preprocess_many
 from edge.train.augment import AugmentSpec, analogue, field_perturb, random_bands
 
@@ -32,11 +33,6 @@ FloatArray = npt.NDArray[np.float64]
 
 #: Category whose entries are mixed into known samples as the minor component.
 CUTTING_CATEGORIES = ("cutting_agent",)
-
-
-def family_label(category: str, family: str | None) -> str:
-    """The classifier's family label: the family of a narcotic, else the category."""
-    return family if category == "narcotic" and family else category
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from edge.identify.manifest import MANIFEST_NAME
 from edge.library.format import load_library
 from edge.preprocess.chain import preprocess_many
 from edge.train.dataset import LibraryView
+from spectra_io.sealed import seal
 
 ROOT = PROJECT
 SHIPPED_MODEL = ROOT / "models" / "model"
@@ -174,7 +175,7 @@ def test_wrong_sha256_in_manifest_raises(tmp_path: Path) -> None:
     d = _copy(tmp_path)
     doc = json.loads((d / MANIFEST_NAME).read_text())
     doc["variants"]["int8"]["sha256"] = "a" * 64
-    (d / MANIFEST_NAME).write_text(json.dumps(doc))
+    (d / MANIFEST_NAME).write_text(json.dumps(seal(doc)))  # as a careful tool would
     with pytest.raises(ModelError, match="sha256"):
         Classifier.load(d, "int8")
     Classifier.load(d, "float32")  # the other variant is unaffected
@@ -203,7 +204,7 @@ def test_garbage_file_with_matching_hash_fails_in_the_runtime(tmp_path: Path) ->
     path.write_bytes(b"not a flatbuffer at all" * 100)
     doc = json.loads((d / MANIFEST_NAME).read_text())
     doc["variants"]["float32"]["sha256"] = sha256_file(path)
-    (d / MANIFEST_NAME).write_text(json.dumps(doc))
+    (d / MANIFEST_NAME).write_text(json.dumps(seal(doc)))  # as a careful tool would
     with pytest.raises(ModelError, match="cannot open"):
         Classifier.load(d, "float32")
 
@@ -213,7 +214,7 @@ def test_unknown_variant_raises(tmp_path: Path) -> None:
     doc = json.loads((d / MANIFEST_NAME).read_text())
     del doc["variants"]["float32"]
     doc["default_variant"] = "int8"
-    (d / MANIFEST_NAME).write_text(json.dumps(doc))
+    (d / MANIFEST_NAME).write_text(json.dumps(seal(doc)))  # as a careful tool would
     with pytest.raises(ModelError, match="no 'float32' variant"):
         Classifier.load(d, "float32")
 

@@ -20,6 +20,7 @@ from edge.identify.manifest import (
 )
 from edge.library.format import load_library
 from edge.preprocess.chain import spec_grid, validate_spec
+from spectra_io.sealed import seal
 
 ROOT = PROJECT
 SHIPPED_MODEL = ROOT / "models" / "model"
@@ -67,17 +68,22 @@ def _copy_model(tmp_path: Path) -> Path:
 
 
 def _edit(model_dir: Path, **changes: object) -> None:
+    """Change the manifest as a careful tool would: re-sealed, so its validators judge it."""
     path = model_dir / MANIFEST_NAME
     doc = json.loads(path.read_text())
     doc.update(changes)
-    path.write_text(json.dumps(doc))
+    _write_sealed(model_dir, doc)
+
+
+def _write_sealed(model_dir: Path, doc: dict[str, object]) -> None:
+    (model_dir / MANIFEST_NAME).write_text(json.dumps(seal(doc)))
 
 
 def test_library_hash_mismatch_raises(tmp_path: Path) -> None:
     model_dir = _copy_model(tmp_path)
     doc = json.loads((model_dir / MANIFEST_NAME).read_text())
     doc["library"]["content_hash"] = "0" * 64
-    (model_dir / MANIFEST_NAME).write_text(json.dumps(doc))
+    _write_sealed(model_dir, doc)
     with pytest.raises(ModelError, match="retrain"):
         check_against_library(load_manifest(model_dir), load_library(SHIPPED_LIBRARY))
 
@@ -87,7 +93,7 @@ def test_label_mismatch_raises_even_with_same_hash(tmp_path: Path) -> None:
     doc = json.loads((model_dir / MANIFEST_NAME).read_text())
     doc["labels"] = list(reversed(doc["labels"]))
     doc["label_families"] = list(reversed(doc["label_families"]))
-    (model_dir / MANIFEST_NAME).write_text(json.dumps(doc))
+    _write_sealed(model_dir, doc)
     with pytest.raises(ModelError, match="labels"):
         check_against_library(load_manifest(model_dir), load_library(SHIPPED_LIBRARY))
 
@@ -132,3 +138,49 @@ def test_family_not_in_family_labels_rejected() -> None:
     doc["label_families"][0] = "no-such-family"
     with pytest.raises(ValueError, match="not in family_labels"):
         ModelManifest.model_validate(doc)
+
+
+def test_a_tampered_manifest_is_refused_and_a_flip_in_the_library_too(tmp_path: Path) -> None:
+    """Finding 7 of issue 8: swapping two family labels in the manifest was accepted."""
+    import json
+    import shutil
+
+    from edge.errors import LibraryError
+    from edge.library import load_library
+
+    model = tmp_path / "model"
+    shutil.copytree(ROOT / "models" / "model", model)
+    doc = json.loads((model / "manifest.json").read_text())
+    doc["family_labels"][0], doc["family_labels"][1] = (
+        doc["family_labels"][1],
+        doc["family_labels"][0],
+    )
+    (model / "manifest.json").write_text(json.dumps(doc, indent=2))
+    with pytest.raises(ModelError, match="damaged or edited"):
+        load_manifest(model)
+    del doc["manifest_sha256"]
+    (model / "manifest.json").write_text(json.dumps(doc, indent=2))
+    with pytest.raises(ModelError, match="no manifest_sha256"):
+        load_manifest(model)
+
+    library = tmp_path / "library"
+    shutil.copytree(ROOT / "models" / "library", library)
+    manifest = library / "manifest.json"
+    text = manifest.read_text()
+    manifest.write_text(text.replace('"start": 650.0', '"start": 654.0'))  # a shifted grid
+    with pytest.raises(LibraryError, match="damaged or edited"):
+        load_library(library)
+    manifest.write_text(text)
+    raw = bytearray((library / "spectra.npy").read_bytes())
+    for i in range(128):  # every bit of the .npy header: a clean error or the same data
+        for bit in range(8):
+            damaged = bytearray(raw)
+            damaged[i] ^= 1 << bit
+            (library / "spectra.npy").write_bytes(bytes(damaged))
+            try:
+                lib = load_library(library)
+            except LibraryError:
+                continue
+            assert lib.content_hash == load_library(ROOT / "models" / "library").content_hash
+    (library / "spectra.npy").write_bytes(bytes(raw))
+    assert load_library(library).name

@@ -17,6 +17,7 @@ from paths import SUPPORT
 
 from edge.publish import Courier, DeviceKey, MqttLink, Outbox, flush_outbox
 from edge.publish.messages import alarm_payload, info_payload
+from edge.publish.signing import verify
 
 PREFIX = "customs/post-1/dev-1"
 RESULT = f"{PREFIX}/scan/result"
@@ -210,8 +211,12 @@ def test_last_will_turns_status_offline(tmp_path: Path, mosquitto: Broker) -> No
             child.wait(5)
         sub.close()
     assert [m.json()["state"] for m in msgs] == ["online", "offline"]
+    device_key = DeviceKey.load_or_create(tmp_path / "data")
     for m in msgs:
         validate_message(m.topic, m.json())
+        # the will was signed when armed: it proves who set it (docs/mqtt.md, "Signed state")
+        assert verify(m.json(), device_key.public), m.payload
+    assert "time" in msgs[1].json()
     # and it is retained: a late subscriber sees 'offline'
     late = Subscriber(mosquitto.port, [f"{PREFIX}/status"])
     try:

@@ -153,7 +153,17 @@ def test_run_process_scans_remotely_and_stops_cleanly_on_sigterm(
         )
         # the control-room monitor watches while the scan happens (collects, then prints)
         monitor = subprocess.Popen(
-            [*CLI, "--config", str(config), "monitor", "--once", "--duration", "8"],
+            [
+                *CLI,
+                "--config",
+                str(config),
+                "monitor",
+                "--once",
+                "--duration",
+                "8",
+                "--keys",
+                str(tmp_path / "monitor-keys.json"),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

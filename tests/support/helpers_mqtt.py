@@ -243,6 +243,7 @@ def _child_main(argv: list[str]) -> int:
 
     link = MqttLink(cfg)
     if mode == "hold":
+        link.use_key(DeviceKey.load_or_create(data_dir))  # the will is signed, as the service's
         link.start()
         link.wait_connected(10)
         print("connected", flush=True)

@@ -1,9 +1,11 @@
 """Simulated devices for control-room tests: real paho clients speaking the MQTT contract.
 
-Each :class:`SimDevice` signs its results with a real device key (``edge.publish``), keeps
-them in an in-memory archive by ``seq`` and answers ``ack``, ``replay`` and ``get_spectrum``
-the way docs/mqtt.md describes. It can skip a result (a gap the console must notice), publish
-one twice (a redelivery), publish one late (historical), or forge one (signed by another key).
+Each :class:`SimDevice` signs its results and its retained ``status``, ``info``, ``health`` and
+``alarm`` (and its last will) with a real device key (``edge.publish``), keeps results in an
+in-memory archive by ``seq`` and answers ``ack``, ``replay`` and ``get_spectrum`` the way
+docs/mqtt.md describes. It can skip a result (a gap the console must notice), publish one
+twice (a redelivery), publish one late (historical), or forge one (signed by another key);
+:meth:`SimDevice.publish_state` with ``sign_with``/``unsigned`` forges state the same way.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class SimDevice:
             client_id=f"sim-{device}-{uuid.uuid4().hex[:6]}",
             protocol=mqtt.MQTTv5,
         )
-        will = messages.status_payload("offline", device, post, with_time=False)
+        will = self.key.sign(messages.status_payload("offline", device, post))
         self.client.will_set(f"{self.prefix}/status", json.dumps(will), qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *_a: self.ready.set()
@@ -66,9 +68,19 @@ class SimDevice:
         self.publish_info()
         self.publish_state("alarm", messages.alarm_payload(self.device, self.post, active=False))
 
-    def publish_state(self, kind: str, payload: dict[str, Any]) -> None:
-        messages.validate(kind, payload)
-        self.client.publish(f"{self.prefix}/{kind}", json.dumps(payload), qos=1, retain=True)
+    def publish_state(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        sign_with: DeviceKey | None = None,
+        unsigned: bool = False,
+    ) -> mqtt.MQTTMessageInfo:
+        """Publish retained state signed with the device key (*sign_with*: another key, a
+        forgery; *unsigned*: no signature, as anyone on the broker could publish it)."""
+        body = payload if unsigned else (sign_with or self.key).sign(payload)
+        messages.validate(kind, body)
+        return self.client.publish(f"{self.prefix}/{kind}", json.dumps(body), qos=1, retain=True)
 
     def publish_info(self, key: DeviceKey | None = None) -> None:
         key = key or self.key
@@ -81,6 +93,7 @@ class SimDevice:
                 public_key={"alg": "Ed25519", "key_id": key.key_id, "value": key.public_b64},
                 commands=("ack", "replay", "get_spectrum"),
             ),
+            sign_with=key,  # an info is signed by the key it announces
         )
 
     def publish_health(self, **extra: Any) -> None:
