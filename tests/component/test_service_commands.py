@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from service_fakes import FakeEngine
 
 from edge.publish.signing import load_public_key, verify
 from edge.service import Service
+from edge.service.commands import ScanArgs
 from edge.store.requests import RequestLog
 
 PREFIX = "customs/post-1/dev-1"
@@ -106,6 +108,40 @@ def test_a_scan_interrupted_by_a_kill_is_answered_from_what_was_committed(
         assert answer["ok"] is False and answer["error"]["code"] == "failed"
         assert "not run again" in answer["error"]["message"]
         assert len(engine.scans) == 1  # neither ran a second time
+    finally:
+        svc.stop()
+
+
+def test_an_interrupted_scan_whose_result_waits_in_the_outbox_is_settled_at_start(
+    tmp_path: Path, mosquitto: Broker
+) -> None:
+    data = tmp_path / "data"
+    engine = FakeEngine()
+    mosquitto.stop()  # the result stays in the outbox
+    cfg = make_config(data, mosquitto.port, mqtt={"health_interval_s": 60.0})
+    svc = Service(cfg, lambda: engine)
+    svc.start()
+    try:
+        out = svc.handlers.scan(ScanArgs(consignment="C-1", request_id="waiting-1"))
+        assert isinstance(out, Future)
+        scan_id = out.result(10)["scan_id"]
+        assert svc.outbox.payload_by_key(scan_id) is not None
+        svc.archive._db.execute("DELETE FROM scans WHERE scan_id = ?", (scan_id,))
+    finally:
+        svc.stop()
+    log = RequestLog.for_data_dir(data)
+    with log._lock:  # as if killed after the commit, before the archive and the response
+        log._db.execute("UPDATE requests SET response = NULL")
+    log.close()
+    svc = Service(cfg, lambda: engine)
+    svc.start()  # settles it before the courier may deliver (and delete) the row
+    try:
+        seen = svc.requests.get("waiting-1")
+        assert seen is not None and seen.response == {
+            "ok": True,
+            "result": {"scan_id": scan_id, "status": "identified", "consignment": "C-1"},
+        }
+        assert len(engine.scans) == 1
     finally:
         svc.stop()
 
