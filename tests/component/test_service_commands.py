@@ -177,6 +177,9 @@ def test_replay_resends_archived_results_as_signed_flagged_historical(
         assert svc.outbox._next_seq() == next_seq  # a resend allocates no seq: no gap
         requester.send("replay", {"from_seq": 5, "to_seq": 1}, b"bad")
         assert requester.response(b"bad")["error"]["code"] == "bad_request"
+        svc.outbox.max_messages = 2  # no room for three: refused, nothing waiting pushed out
+        requester.send("replay", {"from_seq": 1, "to_seq": 4}, b"full")
+        assert requester.response(b"full")["error"]["code"] == "busy"
     finally:
         svc.stop()
 

@@ -263,7 +263,8 @@ class CommandHandlers:
 
     def replay(self, args: ReplayArgs) -> dict[str, Any]:
         """Resend the archived results from_seq..to_seq, exactly as signed, flagged
-        ``historical``, through the outbox; ``missing`` counts those no longer held."""
+        ``historical``, through the outbox; ``missing`` counts those no longer held. ``busy``
+        when the outbox has no room for them (a resend never pushes out a waiting result)."""
         if self.courier is None:
             raise CommandRejected("failed", "replay needs the outbox")
         try:
@@ -277,6 +278,13 @@ class CommandHandlers:
             doc["historical"] = True  # not covered by the signature
             alarm = doc.get("severity") == "alarm"
             resend.append((topic, canonical_json(doc), alarm, str(doc.get("scan_id") or "")))
+        stats = self.courier.outbox.stats()
+        if stats.waiting + len(resend) > stats.max_messages:  # never push out a waiting result
+            raise CommandRejected(
+                "busy",
+                f"outbox has room for {max(0, stats.max_messages - stats.waiting)} of "
+                f"{len(resend)} results; ask again later or for a shorter range",
+            )
         try:
             sent = self.courier.outbox.submit_resend(resend)
         except OutboxError as err:
