@@ -145,6 +145,7 @@ class Service:
         )
         self.publisher.commands = self.dispatcher
         self.handlers.count = self.dispatcher.count
+        self.handlers.make_room = self.disk.make_room
         self.publisher.disk = self.disk
         self.housekeeping = Housekeeping(
             cfg.mqtt.health_interval_s,

@@ -9,6 +9,7 @@ The time from the disk freeing up to delivery resuming is measured and printed (
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from service_fakes import FakeEngine
 from small_disk import fill, small_tmpfs
 
 from edge.service import Service
+from edge.service.commands import ScanArgs
 from edge.store.sqlite_files import RESERVE_FILE
 
 PREFIX = "customs/post-1/dev-1"
@@ -72,6 +74,9 @@ def test_service_starts_scans_reports_a_full_disk_and_recovers_by_itself(
             # it scans on the full disk: the commits go into what the stores could open
             done = [svc.worker.submit("scan", source="test").result(10) for _ in range(3)]
             sub.wait_for(lambda ms: {j.scan_id for j in done} <= scan_ids(sub), 10)
+            # a remote scan with a request id too (its id is recorded on the full disk)
+            remote = svc.handlers.scan(ScanArgs(consignment="FULL-1", request_id="full-1"))
+            assert isinstance(remote, Future) and remote.result(10)["consignment"] == "FULL-1"
             assert not list(data.glob("*.corrupt-*"))
 
             # results waiting while the broker is away, then no byte left at all: the

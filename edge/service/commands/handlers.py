@@ -95,6 +95,9 @@ class CommandHandlers:
         #: Requests answered from the log instead of scanning again; results resent.
         self.repeated_requests = 0
         self.replayed = 0
+        #: After a write failed: frees the space reserve when the disk is full (the app
+        #: wires :meth:`edge.service.disk.DiskWatch.make_room`).
+        self.make_room: Callable[[BaseException], bool] | None = None
         #: Counts a handler's own outcomes into ``health.commands`` (the app wires it).
         self.count: Callable[[str], None] = lambda _key: None
         self._running: dict[str, Future[dict[str, Any]]] = {}
@@ -128,7 +131,7 @@ class CommandHandlers:
                 return running
             scan_id = messages.new_scan_id()
             try:
-                seen = self.requests.begin(rid, scan_id)
+                seen = self._begin(rid, scan_id)
             except RequestLogError as err:
                 raise CommandRejected("failed", f"cannot record request id: {err}") from err
             if seen is not None:
@@ -151,6 +154,16 @@ class CommandHandlers:
             self._running[rid] = out
         out.add_done_callback(lambda done: self._settled(rid, done))
         return out
+
+    def _begin(self, rid: str, scan_id: str) -> SeenRequest | None:
+        """:meth:`RequestLog.begin`; on a full disk once more after releasing the reserve."""
+        assert self.requests is not None
+        try:
+            return self.requests.begin(rid, scan_id)
+        except RequestLogError as err:
+            if self.make_room is None or not self.make_room(err):
+                raise
+            return self.requests.begin(rid, scan_id)
 
     def _settled(self, rid: str, done: Future[dict[str, Any]]) -> None:
         with self._lock:
