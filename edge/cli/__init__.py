@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "edge.cli.identify_cmd",  # identify, scan, evaluate
     "edge.cli.train_cmd",  # train
     "edge.cli.service_cmd",  # run, outbox, export, monitor
+    "edge.cli.ota_cmd",  # ota repo init | add | sign | rotate | list | serve; ota apply | ...
 )
 
 
