@@ -18,11 +18,16 @@ _PACKAGED = Path(__file__).resolve().parent / "_shipped"
 _SOURCE_TREE = Path(__file__).resolve().parents[1] / "models"
 
 
+def packaged_models_dir() -> Path:
+    """The models this app release carries (the wheel's copy, else the source tree's)."""
+    if (_PACKAGED / "library" / "manifest.json").is_file():
+        return _PACKAGED
+    return _SOURCE_TREE
+
+
 def shipped_models_dir() -> Path:
     """The directory holding the default ``library/`` and ``model/`` (see module doc)."""
     env = os.environ.get(MODELS_ENV)
     if env:
         return Path(env)
-    if (_PACKAGED / "library" / "manifest.json").is_file():
-        return _PACKAGED
-    return _SOURCE_TREE
+    return packaged_models_dir()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         "recover", parents=[common], help="finish or undo an interrupted update (at boot)"
     )
     rc.set_defaults(handler=_recover)
+    pv = osub.add_parser(
+        "provision", parents=[common], help="first data release from the shipped library/model"
+    )
+    pv.set_defaults(handler=_provision)
 
 
 def _register_repo(osub: Any, common: argparse.ArgumentParser) -> None:
@@ -216,5 +219,12 @@ def _recover(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(1)
+def _provision(args: argparse.Namespace) -> int:
+    from edge.ota.layout import Layout
+    from edge.ota.provision import provision_data
+    from edge.shipped import packaged_models_dir
+
+    cfg = config_from_args(args)
+    final = provision_data(Layout(cfg.ota.root), packaged_models_dir())
+    print(f"data release in use: {final}")
+    return 0

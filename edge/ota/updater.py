@@ -260,7 +260,7 @@ class Updater:
             tuf.get_targetinfo(f"{kind}/")  # loads and verifies the delegated role
         if role not in trusted:
             return []
-        return [n for n in trusted[role].signed.targets if n.startswith(f"{kind}/")]
+        return [n for n in trusted[role].targets if n.startswith(f"{kind}/")]
 
     @staticmethod
     def _targetinfo(tuf: TufUpdater, name: str) -> TargetFile:
