@@ -206,8 +206,7 @@ class Updater:
                 self._install_group(tuf, fetcher, group)
                 done.append(", ".join(c.meta.target_name() for c in group))
         except UpdateError as err:
-            current = trial.read_json(self.layout.ota / "state.json") or {}
-            if current.get("state") != "rolled_back" or current.get("reason") != str(err):
+            if err.reason != "unhealthy":  # a rollback has already recorded its own state
                 self._state("failed", reason=str(err), code=err.reason)
             raise
         if not done:
@@ -242,7 +241,9 @@ class Updater:
                     f"{chosen.meta.target_name()} is below the version floor {kind} {low}",
                 )
             now = installed.get(kind)
-            if (now is not None and Version(now) >= chosen.meta.parsed_version and not names) or (now is not None and Version(now) == chosen.meta.parsed_version):
+            if (now is not None and Version(now) >= chosen.meta.parsed_version and not names) or (
+                now is not None and Version(now) == chosen.meta.parsed_version
+            ):
                 del wanted[kind]
         groups = []
         if "app" in wanted:
@@ -257,7 +258,14 @@ class Updater:
         role = "app" if kind == "app" else "data"
         trusted = tuf._trusted_set  # the ngclient keeps verified delegated metadata here
         if role not in trusted:
-            tuf.get_targetinfo(f"{kind}/")  # loads and verifies the delegated role
+            try:
+                tuf.get_targetinfo(f"{kind}/")  # loads and verifies the delegated role
+            except tuf_errors.ExpiredMetadataError as err:
+                raise UpdateError("expired", f"{role}: {err}") from err
+            except tuf_errors.RepositoryError as err:
+                raise UpdateError("bad_signature", f"{role}: {err}") from err
+            except tuf_errors.DownloadError as err:
+                raise UpdateError("download_failed", f"{role}: {err}") from err
         if role not in trusted:
             return []
         return [n for n in trusted[role].targets if n.startswith(f"{kind}/")]
@@ -266,8 +274,12 @@ class Updater:
     def _targetinfo(tuf: TufUpdater, name: str) -> TargetFile:
         try:
             info = tuf.get_targetinfo(name)
+        except tuf_errors.ExpiredMetadataError as err:
+            raise UpdateError("expired", f"{name}: {err}") from err
         except tuf_errors.RepositoryError as err:
             raise UpdateError("bad_signature", f"{name}: {err}") from err
+        except tuf_errors.DownloadError as err:
+            raise UpdateError("download_failed", f"{name}: {err}") from err
         if info is None:
             raise UpdateError("unknown_target", f"{name} is not signed in the repository")
         return info
@@ -362,8 +374,8 @@ class Updater:
             _kill_point("trial-recorded")
             trial.switch_link(link, rel)
             _kill_point("switched")
+            self._state("trial", kind="+".join(kinds), version=version)
             since = self.control.restart(data_only=not is_app)
-        self._state("trial", kind="+".join(kinds), version=version)
         _kill_point("restarted")
         self._trial(final, is_app, since, kinds, version)
         self._commit(group, final, previous_dir, is_app)

@@ -32,11 +32,15 @@ SNAPSHOT_EXCLUDES = ("ota/state.json", "ota/tuf", "ota/downloads")
 
 def device_config(tmp: Path, **ota: object) -> Config:
     """A config whose install root and data_dir are in *tmp*; the trial is short."""
-    settings = {"root": str(tmp / "root"), "service": "none", "trial_timeout_s": 60.0,
-                "switch_wait_s": 5.0, "min_free_mb": 1, **ota}
-    return parse_config(
-        {"device": {"data_dir": str(tmp / "state")}, "ota": settings}, "<test>"
-    )
+    settings = {
+        "root": str(tmp / "root"),
+        "service": "none",
+        "trial_timeout_s": 60.0,
+        "switch_wait_s": 5.0,
+        "min_free_mb": 1,
+        **ota,
+    }
+    return parse_config({"device": {"data_dir": str(tmp / "state")}, "ota": settings}, "<test>")
 
 
 def new_device(tmp: Path, repo: Repository, **ota: object) -> Config:

@@ -62,9 +62,7 @@ def wheelhouse(wheel: Path) -> Path:
 
 def make_venv(path: Path, *wheels: Path, house: Path | None = None) -> Path:
     """A fresh venv at *path* with *wheels* installed offline from *house*; its python."""
-    subprocess.run(
-        [sys.executable, "-m", "venv", str(path)], check=True, timeout=BUILD_TIMEOUT_S
-    )
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=BUILD_TIMEOUT_S)
     python = path / "bin" / "python"
     links = ["--no-index", "--find-links", str(house)] if house else []
     done = subprocess.run(
