@@ -486,7 +486,7 @@ class Updater:
     def _run(self, argv: list[str]) -> None:
         try:
             done = subprocess.run(
-                argv, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S
+                argv, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S, cwd="/"
             )
         except (OSError, subprocess.TimeoutExpired) as err:
             raise UpdateError("bad_target", f"{argv[0]}: {err}") from err
@@ -513,7 +513,7 @@ class Updater:
             env = dict(os.environ)
         try:
             done = subprocess.run(
-                argv, capture_output=True, text=True, env=env, timeout=SUBPROCESS_TIMEOUT_S
+                argv, capture_output=True, text=True, env=env, timeout=SUBPROCESS_TIMEOUT_S, cwd="/"
             )
         except (OSError, subprocess.TimeoutExpired) as err:
             return f"self-test did not run: {err}"

@@ -70,9 +70,7 @@ def test_outbox_status_and_flush(
     assert "delivered (total)" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(
-    not (PROJECT / "models" / "model").exists(), reason="no shipped model"
-)
+@pytest.mark.skipif(not (PROJECT / "models" / "model").exists(), reason="no shipped model")
 def test_scan_command_delivers_to_broker(tmp_path: Path, mosquitto: Broker) -> None:
     cfg_file = _config_file(tmp_path, mosquitto.port)
     sub = Subscriber(mosquitto.port, [RESULT])
