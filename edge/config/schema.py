@@ -10,7 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+#: MQTT 5 Session Expiry Interval is a four-byte integer (2^32-1 = never expires).
+MQTT_MAX_SESSION_EXPIRY_S = 2**32 - 1
 
 
 class Section(BaseModel):
@@ -36,6 +39,14 @@ class DeviceConfig(Section):
         Path("/var/lib/spectra-edge"),
         description="Writable directory for the outbox, the scan archive, keys and state.",
     )
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir_named(cls, value: object) -> object:
+        # Path("") is ".": an empty value would quietly use the current directory
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must name a directory (an empty value would mean the current one)")
+        return value
 
 
 class SpiConfig(Section):
@@ -157,7 +168,11 @@ class MqttConfig(Section):
     )
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keep-alive, s.")
     session_expiry_s: int = Field(
-        86_400, ge=0, description="Persistent-session expiry the broker keeps for us, s."
+        86_400,
+        ge=0,
+        le=MQTT_MAX_SESSION_EXPIRY_S,
+        description="Persistent-session expiry the broker keeps for us, s (MQTT 5: at most "
+        "2^32-1, which means never).",
     )
     username: str | None = Field(None, description="User name; the password comes from a file.")
     password_file: Path | None = Field(
@@ -168,6 +183,15 @@ class MqttConfig(Section):
     reconnect_min_s: float = Field(0.5, gt=0.0, description="First reconnect delay, s.")
     reconnect_max_s: float = Field(30.0, gt=0.0, description="Longest reconnect delay, s.")
     health_interval_s: float = Field(60.0, gt=0.0, description="Period of the health message, s.")
+
+    @model_validator(mode="after")
+    def _reconnect_bounds(self) -> MqttConfig:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError(
+                f"reconnect_max_s ({self.reconnect_max_s}) is below reconnect_min_s "
+                f"({self.reconnect_min_s})"
+            )
+        return self
 
 
 class OutboxConfig(Section):
@@ -185,7 +209,12 @@ class ArchiveConfig(Section):
     """Local archive of scans (raw and processed spectra with their results)."""
 
     max_bytes: int = Field(512 * 1024 * 1024, ge=1024 * 1024, description="Size cap, bytes.")
-    max_age_days: float = Field(90.0, gt=0.0, description="Age cap, days.")
+    max_age_days: float = Field(
+        90.0,
+        gt=0.0,
+        description="Age cap, days; applied only to scans stamped by a synchronised clock.",
+    )
+    max_scans: int = Field(100_000, ge=1, description="Count cap, scans (oldest go first).")
 
 
 class OtaConfig(Section):

@@ -18,6 +18,7 @@ from edge.publish.client import MqttLink
 from edge.publish.courier import Courier
 from edge.publish.outbox import Outbox, OutboxStats
 from edge.publish.signing import DeviceKey
+from edge.store.data_dir import prepare_data_dir
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def deliver_result(
     """
     budget = cfg.outbox.flush_timeout_s if timeout is None else timeout
     deadline = time.monotonic() + budget
-    key = DeviceKey.load_or_create(cfg.device.data_dir)
+    key = DeviceKey.load_or_create(prepare_data_dir(cfg.device.data_dir))
     with open_outbox(cfg) as outbox:
         courier = Courier(
             cfg, MqttLink(cfg, role="oneshot"), outbox, key, live_before_first_connect=True
@@ -94,7 +95,7 @@ def flush_outbox(cfg: Config, timeout: float | None = None) -> FlushReport:
     """Deliver everything queued, waiting at most *timeout* s (default flush_timeout_s)."""
     budget = cfg.outbox.flush_timeout_s if timeout is None else timeout
     deadline = time.monotonic() + budget
-    key = DeviceKey.load_or_create(cfg.device.data_dir)
+    key = DeviceKey.load_or_create(prepare_data_dir(cfg.device.data_dir))
     with open_outbox(cfg) as outbox:
         courier = Courier(cfg, MqttLink(cfg, role="oneshot"), outbox, key)
         courier.start()

@@ -22,13 +22,22 @@ import logging
 import sqlite3
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from edge.errors import OutboxError
-from edge.store.sqlite_files import check_integrity, move_aside
+from edge.store.sqlite_files import (
+    check_integrity,
+    is_corruption,
+    is_disk_full,
+    move_aside,
+    readable_copy,
+    release_reserve,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +58,26 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_kind ON messages (alarm, id);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('next_seq', 1), ('dropped', 0), ('delivered', 0);
+INSERT OR IGNORE INTO meta VALUES ('dead_letters', 0);
 INSERT OR IGNORE INTO meta SELECT 'count', count(*) FROM messages;
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY,
+    topic BLOB,
+    payload BLOB,
+    alarm INTEGER,
+    created REAL,
+    reason TEXT NOT NULL,
+    moved REAL NOT NULL
+);
 """
+
+#: Added after the first release: the checksum of topic and payload (NULL in older rows).
+_MIGRATIONS = ("ALTER TABLE messages ADD COLUMN checksum INTEGER",)
+
+
+def row_checksum(topic: str, payload: bytes) -> int:
+    """CRC-32 over topic and payload, checked before a row is sent (catches any bit flip)."""
+    return zlib.crc32(payload, zlib.crc32(topic.encode("utf-8") + b"\x00"))
 
 
 @dataclass(frozen=True)
@@ -89,8 +116,11 @@ class OutboxStats:
     next_seq: int
     max_messages: int
     path: str
+    dead_letters: int = 0
+    #: Where a corrupt outbox file was moved at open (None: it never happened).
+    quarantined: str | None = None
 
-    def for_health(self, now: float | None = None) -> dict[str, int | float | None]:
+    def for_health(self, now: float | None = None) -> dict[str, int | float | str | None]:
         """The ``outbox`` member of the ``health`` message."""
         now = time.time() if now is None else now
         age = None if self.oldest_created is None else max(0.0, now - self.oldest_created)
@@ -99,6 +129,8 @@ class OutboxStats:
             "alarms_waiting": self.alarms_waiting,
             "dropped": self.dropped,
             "oldest_age_s": age,
+            "dead_letters": self.dead_letters,
+            "quarantined": self.quarantined,
         }
 
 
@@ -133,6 +165,9 @@ class Outbox:
         self._closing = threading.Event()
         self._checkpointer: threading.Thread | None = None
         self.recovered_from: Path | None = None  # where a corrupt file was moved, if any
+        self.recovered_rows = 0  # rows read back from that file into the fresh one
+        #: Why the last row was moved to the dead letters (for ``health.last_error``).
+        self.last_dead_letter: str | None = None
         self._open()
 
     @classmethod
@@ -156,10 +191,23 @@ class Outbox:
             db.execute(f"PRAGMA journal_size_limit = {64 * 1024 * 1024}")
             check_integrity(db)
             db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+            if "checksum" not in columns:
+                db.execute(_MIGRATIONS[0])
         except BaseException:
             db.close()
             raise
         return db
+
+    def _connect_with_room(self) -> sqlite3.Connection:
+        """:meth:`_connect`; on a full disk, once more after releasing the space reserve."""
+        try:
+            return self._connect()
+        except sqlite3.Error as err:
+            if not (is_disk_full(err, self.path) and release_reserve(self.path.parent)):
+                raise
+            log.error("outbox %s: disk full; released the space reserve to open", self.path)
+            return self._connect()
 
     def _open(self) -> None:
         try:
@@ -167,13 +215,15 @@ class Outbox:
         except OSError as err:
             raise OutboxError(f"outbox directory {self.path.parent}: {err}") from err
         try:
-            self._db = self._connect()
+            self._db = self._connect_with_room()
             self._open_reader()
             return
-        except sqlite3.DatabaseError as err:
-            # sqlite3.DatabaseError covers "file is not a database", malformed pages, etc.
-            # (OperationalError, e.g. a locked or unwritable file, is not corruption.)
-            if isinstance(err, sqlite3.OperationalError) and "malformed" not in str(err):
+        except sqlite3.Error as err:
+            # only a damaged file is moved aside: a full disk, a read-only file system or a
+            # lock is reported as what it is, and the file is left alone
+            if is_disk_full(err, self.path):
+                raise OutboxError(f"outbox {self.path}: disk full: {err}") from err
+            if not is_corruption(err):
                 raise OutboxError(f"outbox {self.path}: {err}") from err
             self.recovered_from = self._move_aside(err)
         try:
@@ -181,6 +231,72 @@ class Outbox:
         except sqlite3.Error as err:
             raise OutboxError(f"outbox {self.path}: cannot start a fresh database: {err}") from err
         self._open_reader()
+        self.recovered_rows = self._recover(self.recovered_from)
+
+    def _recover(self, aside: Path) -> int:
+        """Copy every readable waiting row of a quarantined file into this one, in order."""
+        rows: list[tuple[Any, ...]] = []
+        try:
+            with readable_copy(aside) as old:
+                cur = old.execute(
+                    "SELECT CAST(topic AS BLOB), payload, qos, alarm, created, "
+                    "CAST(key AS BLOB) FROM messages ORDER BY id"
+                )
+                while True:
+                    try:
+                        row = cur.fetchone()
+                    except sqlite3.DatabaseError as err:  # a damaged page: keep what we have
+                        log.error("outbox recovery stopped at a damaged page: %s", err)
+                        break
+                    if row is None:
+                        break
+                    rows.append(row)
+        except (sqlite3.Error, OSError) as err:
+            log.error("OUTBOX: nothing recoverable in %s (%s)", aside, err)
+            return 0
+        good = []
+        for topic, payload, qos, alarm, created, key in rows:
+            checked = _decode_row(topic, payload, key, None)
+            if checked is None:
+                continue
+            topic_s, payload_b, key_s = checked
+            good.append(
+                (
+                    topic_s,
+                    payload_b,
+                    int(qos),
+                    int(alarm),
+                    float(created),
+                    key_s,
+                    row_checksum(topic_s, payload_b),
+                )
+            )
+        with self._lock:
+            db = self.db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.executemany(
+                        "INSERT INTO messages (topic, payload, qos, alarm, created, key, checksum)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        good,
+                    )
+                    db.execute("UPDATE meta SET value=value+? WHERE name='count'", (len(good),))
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as err:
+                raise OutboxError(f"outbox {self.path}: cannot recover rows: {err}") from err
+        alarms = sum(1 for row in good if row[3])
+        log.error(
+            "OUTBOX: recovered %d waiting message(s) (%d alarm(s)) of %d from %s",
+            len(good),
+            alarms,
+            len(rows),
+            aside,
+        )
+        return len(good)
 
     def _start_checkpointer(self) -> None:
         self._closing = threading.Event()
@@ -332,10 +448,18 @@ class Outbox:
                         payloads = [item.build(first + i) for i, item in enumerate(items)]
                     now = time.time()
                     db.executemany(
-                        "INSERT INTO messages (topic, payload, qos, alarm, created, key) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        "INSERT INTO messages (topic, payload, qos, alarm, created, key, "
+                        "checksum) VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [
-                            (item.topic, payload, item.qos, int(item.alarm), now, item.key)
+                            (
+                                item.topic,
+                                payload,
+                                item.qos,
+                                int(item.alarm),
+                                now,
+                                item.key,
+                                row_checksum(item.topic, payload),
+                            )
                             for item, payload in zip(items, payloads, strict=True)
                         ],
                     )
@@ -432,17 +556,66 @@ class Outbox:
     # -- reading ----------------------------------------------------------------------------
 
     def pending(self, limit: int = 100, after_id: int = 0) -> list[OutboxRow]:
-        """Up to *limit* waiting messages with id > *after_id*, oldest first."""
+        """Up to *limit* waiting messages with id > *after_id*, oldest first.
+
+        A row that cannot be decoded or fails its checksum is moved to the dead letters
+        (counted, reported in ``health``) and delivery goes on with the next one.
+        """
         with self._rlock:
             try:
                 rows = self.rdb.execute(
-                    "SELECT id, topic, payload, qos, alarm, created, key FROM messages "
-                    "WHERE id > ? ORDER BY id LIMIT ?",
+                    "SELECT id, CAST(topic AS BLOB), payload, qos, alarm, created, "
+                    "CAST(key AS BLOB), checksum FROM messages WHERE id > ? ORDER BY id LIMIT ?",
                     (after_id, limit),
                 ).fetchall()
             except sqlite3.Error as err:
                 raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
-        return [OutboxRow(r[0], r[1], bytes(r[2]), r[3], bool(r[4]), r[5], r[6]) for r in rows]
+        good: list[OutboxRow] = []
+        bad: list[tuple[int, str]] = []
+        for rid, topic, payload, qos, alarm, created, key, checksum in rows:
+            checked = _decode_row(topic, payload, key, checksum)
+            if checked is None or qos not in (0, 1, 2) or not isinstance(created, float | int):
+                bad.append((int(rid), "undecodable or checksum mismatch"))
+                continue
+            good.append(
+                OutboxRow(rid, checked[0], checked[1], qos, bool(alarm), created, checked[2])
+            )
+        if bad:
+            self._dead_letter(bad)
+        return good
+
+    def _dead_letter(self, bad: list[tuple[int, str]]) -> None:
+        """Move rows that cannot be sent out of the queue, keeping them for inspection."""
+        with self._lock:
+            db = self.db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    now = time.time()
+                    for rid, reason in bad:
+                        db.execute(
+                            "INSERT OR REPLACE INTO dead_letters "
+                            "(id, topic, payload, alarm, created, reason, moved) "
+                            "SELECT id, CAST(topic AS BLOB), CAST(payload AS BLOB), alarm, "
+                            "created, ?, ? FROM messages WHERE id=?",
+                            (reason, now, rid),
+                        )
+                        removed = db.execute("DELETE FROM messages WHERE id=?", (rid,)).rowcount
+                        db.execute("UPDATE meta SET value=value-? WHERE name='count'", (removed,))
+                        db.execute(
+                            "UPDATE meta SET value=value+? WHERE name='dead_letters'", (removed,)
+                        )
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as err:
+                raise OutboxError(
+                    f"outbox {self.path}: cannot move a bad row aside: {err}"
+                ) from err
+        ids = ", ".join(str(rid) for rid, _ in bad)
+        self.last_dead_letter = f"outbox: row(s) {ids} moved to dead letters ({bad[0][1]})"
+        log.error("%s", self.last_dead_letter)
 
     def count_of(self, ids: Iterable[int]) -> int:
         """How many of the rows *ids* are still waiting."""
@@ -500,4 +673,24 @@ class Outbox:
             next_seq=int(meta.get("next_seq", 1)),
             max_messages=self.max_messages,
             path=str(self.path),
+            dead_letters=int(meta.get("dead_letters", 0)),
+            quarantined=None if self.recovered_from is None else str(self.recovered_from),
         )
+
+
+def _decode_row(
+    topic: object, payload: object, key: object, checksum: object
+) -> tuple[str, bytes, str | None] | None:
+    """``(topic, payload, key)`` of a stored row, or None when it is damaged."""
+    if not isinstance(topic, bytes) or not isinstance(payload, bytes):
+        return None
+    try:
+        topic_s = topic.decode("utf-8")
+        key_s = None if key is None else key.decode("utf-8") if isinstance(key, bytes) else None
+    except (UnicodeDecodeError, TypeError):
+        return None
+    if not topic_s or "\x00" in topic_s or "+" in topic_s or "#" in topic_s:
+        return None
+    if checksum is not None and checksum != row_checksum(topic_s, payload):
+        return None
+    return topic_s, payload, key_s

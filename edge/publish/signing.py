@@ -5,8 +5,9 @@ or infinity. The signed bytes are the canonical form of the payload *without* it
 ``signature`` and ``historical`` members: ``historical`` flips to true when the outbox
 redelivers a result late, and that must not break the signature.
 
-The device key is generated on first use in ``device.data_dir`` (PKCS#8 PEM, mode 0600);
-its public half is published in the retained ``info`` message.
+The device key is generated on first use in ``device.data_dir`` (PKCS#8 PEM under a
+``sha256:`` checksum line, mode 0600); its public half is published in the retained ``info``
+message.
 """
 
 from __future__ import annotations
@@ -85,31 +86,20 @@ class DeviceKey:
 
     @classmethod
     def load_or_create(cls, data_dir: Path) -> DeviceKey:
-        """Load ``data_dir/device-key.pem``, creating it (mode 0600, atomically) if missing."""
+        """Load ``data_dir/device-key.pem``, creating it (mode 0600, atomically) if missing.
+
+        The file is the PKCS#8 PEM block preceded by a ``sha256:`` line over that block, so a
+        damaged file is an error, never a different valid key. A file written before the
+        checksum existed is loaded once and rewritten with it.
+        """
         path = Path(data_dir) / KEY_FILE
         try:
             if path.exists():
                 return cls._load(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             private = Ed25519PrivateKey.generate()
-            pem = private.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, pem)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            try:
-                os.link(tmp, path)  # never replaces a key another process created meanwhile
-            except FileExistsError:
-                return cls._load(path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            if not _write_key_file(path, private, replace=False):
+                return cls._load(path)  # another process created it meanwhile
             log.info("generated device signing key %s", path)
             return cls(private)
         except OSError as err:
@@ -117,12 +107,22 @@ class DeviceKey:
 
     @classmethod
     def _load(cls, path: Path) -> DeviceKey:
+        text = path.read_bytes()
+        pem, checksum = _split_key_file(path, text)
+        if checksum is not None and hashlib.sha256(pem).hexdigest() != checksum:
+            raise EdgeError(
+                f"device key {path} is damaged (checksum mismatch); restore it from a backup, "
+                "or move it aside to make a new key (the control room must then approve it)"
+            )
         try:
-            private = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            private = serialization.load_pem_private_key(pem, password=None)
         except ValueError as err:
             raise EdgeError(f"device key {path} is unreadable: {err}") from err
         if not isinstance(private, Ed25519PrivateKey):
             raise EdgeError(f"device key {path} is not an Ed25519 key")
+        if checksum is None:
+            log.warning("device key %s has no checksum; adding one", path)
+            _write_key_file(path, private, replace=True)
         return cls(private)
 
     def sign(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -178,3 +178,52 @@ def verify(payload: dict[str, Any], public: Ed25519PublicKey) -> bool:
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True
+
+
+_PEM_BEGIN = b"-----BEGIN PRIVATE KEY-----"
+_PEM_END = b"-----END PRIVATE KEY-----"
+_CHECKSUM_TAG = b"sha256:"
+
+
+def _split_key_file(path: Path, text: bytes) -> tuple[bytes, str | None]:
+    """The PEM block of a key file and the checksum recorded above it (None: no checksum)."""
+    begin, end = text.find(_PEM_BEGIN), text.find(_PEM_END)
+    if begin < 0 or end < begin or text.count(_PEM_BEGIN) != 1:
+        raise EdgeError(f"device key {path} is damaged: no single PEM private key block")
+    pem = text[begin : end + len(_PEM_END)] + b"\n"
+    header = text[:begin].splitlines()
+    sums = [ln[len(_CHECKSUM_TAG) :].strip() for ln in header if ln.startswith(_CHECKSUM_TAG)]
+    if not sums:
+        if any(ln.strip() for ln in header):  # a header that is not ours: damaged, not legacy
+            raise EdgeError(f"device key {path} is damaged: unexpected text before the key")
+        return pem, None
+    if len(sums) != 1 or len(sums[0]) != 64:
+        raise EdgeError(f"device key {path} is damaged: bad checksum line")
+    return pem, sums[0].decode("ascii", "replace")
+
+
+def _write_key_file(path: Path, private: Ed25519PrivateKey, *, replace: bool) -> bool:
+    """Write *private* with its checksum line (mode 0600, fsynced). With ``replace=False``
+    an existing file is kept and False returned."""
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    body = _CHECKSUM_TAG + b" " + hashlib.sha256(pem).hexdigest().encode("ascii") + b"\n" + pem
+    tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, body)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        if replace:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)  # never replaces a key another process created meanwhile
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -5,9 +5,13 @@ the arrays (raw sample, background and dark counts with their pixel axis, the pr
 spectrum with its grid) as one compressed ``.npz`` blob. It serves the remote
 ``get_spectrum`` command (reach-back by a chemist) and ``spectra-edge export``.
 
-Bounded by size and age (``[archive] max_bytes``, ``max_age_days``): after each insert the
-oldest rows go first. A database that SQLite reports as corrupt is moved aside (loudly) and a
-fresh one started, so a damaged file never turns into a crash loop.
+Bounded by size and count (``[archive] max_bytes``, ``max_scans``): after each insert the
+oldest rows (in insertion order, never by their clock time) go first. Age
+(``max_age_days``) prunes only scans stamped by a synchronised clock, and only while the clock
+is synchronised now (:mod:`edge.store.timesource`): a Pi without RTC or network that boots in
+2001, or a clock that jumps 200 days ahead, never deletes evidence. A database that SQLite
+reports as corrupt is moved aside (loudly) and a fresh one started, so a damaged file never
+turns into a crash loop; a full disk or a read-only file is reported as such and left alone.
 """
 
 from __future__ import annotations
@@ -29,7 +33,14 @@ import numpy.typing as npt
 
 from edge.config.schema import ArchiveConfig, Config
 from edge.errors import EdgeError
-from edge.store.sqlite_files import check_integrity, move_aside
+from edge.store.sqlite_files import (
+    check_integrity,
+    is_corruption,
+    is_disk_full,
+    move_aside,
+    release_reserve,
+)
+from edge.store.timesource import clock_synchronised
 from spectra_io.errors import SpectrumFileError
 from spectra_io.record import SpectrumRecord
 
@@ -55,6 +66,9 @@ CREATE TABLE IF NOT EXISTS scans (
 );
 CREATE INDEX IF NOT EXISTS scans_created ON scans(created);
 """
+
+#: Added later: 1 when ``created`` came from a synchronised clock (NULL in older rows).
+_MIGRATIONS = ("ALTER TABLE scans ADD COLUMN synced INTEGER",)
 
 
 class ArchiveError(EdgeError, OSError):
@@ -140,12 +154,16 @@ class Archive:
         *,
         max_bytes: int = ArchiveConfig.model_fields["max_bytes"].default,
         max_age_days: float = ArchiveConfig.model_fields["max_age_days"].default,
+        max_scans: int = ArchiveConfig.model_fields["max_scans"].default,
         clock: Callable[[], float] = time.time,
+        synchronised: Callable[[], bool] = clock_synchronised,
     ) -> None:
         self.path = Path(path)
         self.max_bytes = int(max_bytes)
         self.max_age_s = float(max_age_days) * 86_400.0
+        self.max_scans = int(max_scans)
         self._clock = clock
+        self._synchronised = synchronised
         self._lock = threading.Lock()
         self._closed = False
         #: Path a corrupt database was moved to at open, if that happened.
@@ -159,6 +177,7 @@ class Archive:
             cfg.device.data_dir.expanduser() / ARCHIVE_FILE,
             max_bytes=cfg.archive.max_bytes,
             max_age_days=cfg.archive.max_age_days,
+            max_scans=cfg.archive.max_scans,
         )
 
     # -- opening, corruption -------------------------------------------------------------
@@ -174,6 +193,8 @@ class Archive:
             db.close()
             raise
         db.executescript(_SCHEMA)
+        if "synced" not in {row[1] for row in db.execute("PRAGMA table_info(scans)")}:
+            db.execute(_MIGRATIONS[0])
         return db
 
     def _open(self) -> sqlite3.Connection:
@@ -182,9 +203,17 @@ class Archive:
         except OSError as err:
             raise ArchiveError(f"cannot create {self.path.parent}: {err}") from err
         try:
-            return self._connect()
-        except sqlite3.DatabaseError as err:
-            if not self.path.exists():
+            try:
+                return self._connect()
+            except sqlite3.Error as err:
+                if not (is_disk_full(err, self.path) and release_reserve(self.path.parent)):
+                    raise
+                log.error("scan archive %s: disk full; released the space reserve", self.path)
+                return self._connect()
+        except sqlite3.Error as err:
+            if is_disk_full(err, self.path):
+                raise ArchiveError(f"cannot open {self.path}: disk full: {err}") from err
+            if not self.path.exists() or not is_corruption(err):
                 raise ArchiveError(f"cannot open {self.path}: {err}") from err
             self.moved_aside = self._move_aside(err)
         try:
@@ -226,8 +255,8 @@ class Archive:
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO scans"
-                " (scan_id, created, reference, status, result, arrays, nbytes)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " (scan_id, created, reference, status, result, arrays, nbytes, synced)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.scan_id,
                     record.created,
@@ -236,6 +265,7 @@ class Archive:
                     result,
                     blob,
                     nbytes,
+                    int(self._synchronised()),
                 ),
             )
             pruned = self._prune(db)
@@ -252,17 +282,20 @@ class Archive:
         return pruned
 
     def _prune(self, db: sqlite3.Connection) -> int:
-        cutoff = self._clock() - self.max_age_s
-        removed = db.execute("DELETE FROM scans WHERE created < ?", (cutoff,)).rowcount
-        total = db.execute("SELECT COALESCE(SUM(nbytes), 0) FROM scans").fetchone()[0]
-        if total > self.max_bytes:
+        removed = 0
+        if self._synchronised():  # age means nothing on a clock that may be wrong
+            cutoff = self._clock() - self.max_age_s
+            removed += db.execute(
+                "DELETE FROM scans WHERE synced = 1 AND created < ?", (cutoff,)
+            ).rowcount
+        count, total = db.execute("SELECT count(*), COALESCE(SUM(nbytes), 0) FROM scans").fetchone()
+        if total > self.max_bytes or count > self.max_scans:
             excess = total - self.max_bytes
             doomed: list[tuple[str]] = []
             freed = 0
-            for scan_id, nbytes in db.execute(
-                "SELECT scan_id, nbytes FROM scans ORDER BY created, rowid"
-            ):
-                if freed >= excess:
+            # insertion order (rowid), not ``created``: a clock that jumped must not decide
+            for scan_id, nbytes in db.execute("SELECT scan_id, nbytes FROM scans ORDER BY rowid"):
+                if freed >= excess and count - len(doomed) <= self.max_scans:
                     break
                 doomed.append((scan_id,))
                 freed += nbytes

@@ -102,7 +102,10 @@ def test_size_bound_prunes_oldest_first(tmp_path: Path) -> None:
 
 def test_age_bound(tmp_path: Path) -> None:
     clock = Clock()
-    with Archive(tmp_path / "a.sqlite", max_age_days=1.0, clock=clock) as ar:
+    synced = Archive(
+        tmp_path / "a.sqlite", max_age_days=1.0, clock=clock, synchronised=lambda: True
+    )
+    with synced as ar:
         ar.put(make_record("old", clock.t, seed=1))
         clock.t += 0.5 * 86_400
         ar.put(make_record("mid", clock.t, seed=2))
@@ -207,3 +210,43 @@ def test_export_csv_and_errors(tmp_path: Path) -> None:
             ar.export("bare", tmp_path / "x.jdx", what="everything")
         with pytest.raises(ScanNotFoundError):
             ar.export("missing", tmp_path / "x.jdx")
+
+
+def test_a_clock_jump_ahead_deletes_nothing(tmp_path: Path) -> None:
+    """Finding 3 of issue 8: one scan with the clock 200 days ahead pruned the archive."""
+    clock = Clock()
+    synced = {"now": False}
+    with Archive(
+        tmp_path / "a.sqlite", max_age_days=90.0, clock=clock, synchronised=lambda: synced["now"]
+    ) as ar:
+        for i in range(5):
+            ar.put(make_record(f"s-{i}", clock.t + i, seed=i))
+        clock.t += 200 * 86_400  # unsynchronised clock jumps ahead
+        ar.put(make_record("future", clock.t, seed=9))
+        assert ar.prune() == 0 and len(ar) == 6
+
+
+def test_scans_stamped_by_an_unsynchronised_clock_are_not_pruned_by_age(tmp_path: Path) -> None:
+    """A Pi without RTC boots in 2001; once NTP corrects the clock, age must not delete them."""
+    clock = Clock(978_307_200.0)  # 2001-01-01
+    synced = {"now": False}
+    with Archive(
+        tmp_path / "a.sqlite", max_age_days=90.0, clock=clock, synchronised=lambda: synced["now"]
+    ) as ar:
+        ar.put(make_record("made-in-2001", clock.t, seed=1))
+        clock.t = 1_796_000_000.0  # corrected to 2026, now synchronised
+        synced["now"] = True
+        ar.put(make_record("today", clock.t, seed=2))
+        assert ar.prune() == 0
+        assert {s.scan_id for s in ar.list()} == {"made-in-2001", "today"}
+        clock.t += 91 * 86_400  # a synchronised scan does age out
+        assert ar.prune() == 1
+        assert {s.scan_id for s in ar.list()} == {"made-in-2001"}
+
+
+def test_count_bound_goes_by_insertion_order_not_clock(tmp_path: Path) -> None:
+    clock = Clock(2_000_000_000.0)
+    with Archive(tmp_path / "a.sqlite", max_scans=3, clock=clock) as ar:
+        for i, t in enumerate((2_000_000_000.0, 978_307_200.0, 978_307_300.0, 2_000_000_100.0)):
+            ar.put(make_record(f"s-{i}", t, seed=i))  # s-1 and s-2 stamped by a 2001 clock
+        assert {s.scan_id for s in ar.list()} == {"s-1", "s-2", "s-3"}

@@ -27,7 +27,14 @@ def test_fifo_and_delivery_marks(tmp_path: Path) -> None:
         assert (st.waiting, st.delivered, st.dropped) == (8, 2, 0)
         assert st.oldest_created is not None
         health = st.for_health(now=st.oldest_created + 2.5)
-        assert health == {"waiting": 8, "alarms_waiting": 0, "dropped": 0, "oldest_age_s": 2.5}
+        assert health == {
+            "waiting": 8,
+            "alarms_waiting": 0,
+            "dropped": 0,
+            "oldest_age_s": 2.5,
+            "dead_letters": 0,
+            "quarantined": None,
+        }
         from edge.publish.messages import health_payload, validate
 
         validate("health", health_payload("d", "p", uptime_s=1.0, outbox=health))

@@ -56,6 +56,9 @@ class Broker:
     proc: subprocess.Popen[bytes] | None = None
     max_inflight: int = 0
     users: dict[str, str] | None = None  # name -> password; anonymous refused when set
+    #: A whole config of the caller's (listener, TLS, ACL) used instead of the generated one;
+    #: the log lines are appended.
+    config_text: str | None = None
 
     @property
     def log_file(self) -> Path:
@@ -63,6 +66,13 @@ class Broker:
 
     def _write_config(self) -> Path:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.config_text is not None:
+            conf = self.workdir / "mosquitto.conf"
+            conf.write_text(
+                f"{self.config_text}\nuser {pwd.getpwuid(os.getuid()).pw_name}\n"
+                f"log_dest file {self.log_file}\nlog_type error\nlog_type warning\n"
+            )
+            return conf
         lines = [
             f"listener {self.port} {self.host}",
             f"allow_anonymous {'false' if self.users else 'true'}",

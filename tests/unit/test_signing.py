@@ -6,6 +6,7 @@ import json
 import stat
 from pathlib import Path
 
+from edge.errors import EdgeError
 from edge.publish.signing import (
     DeviceKey,
     canonical_json,
@@ -78,3 +79,42 @@ def test_sign_canonical_equals_sign_then_canonical_json() -> None:
         assert data == canonical_json(signed)
         assert signed == key.sign(p)  # Ed25519 signatures are deterministic
         assert verify(json.loads(data), key.public)
+
+
+def test_every_single_bit_flip_of_the_key_file_is_an_error_or_the_same_key(
+    tmp_path: Path,
+) -> None:
+    """Finding 7 of issue 8: 73 of 234 flips once loaded as a *different* valid key."""
+    good = DeviceKey.load_or_create(tmp_path / "d")
+    path = tmp_path / "d" / "device-key.pem"
+    original = path.read_bytes()
+    errors = same = 0
+    for i in range(len(original)):
+        for bit in (0, 3, 6):
+            damaged = bytearray(original)
+            damaged[i] ^= 1 << bit
+            path.write_bytes(bytes(damaged))
+            try:
+                key = DeviceKey.load_or_create(tmp_path / "d")
+            except EdgeError:
+                errors += 1
+            else:
+                assert key.public_b64 == good.public_b64, f"byte {i} bit {bit}: another key"
+                same += 1
+    assert errors > 0.9 * (errors + same)  # nearly every flip hits the checksum or the key
+
+
+def test_a_key_file_without_checksum_is_loaded_and_upgraded(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private = Ed25519PrivateKey.generate()
+    legacy = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    (tmp_path / "device-key.pem").write_bytes(legacy)
+    key = DeviceKey.load_or_create(tmp_path)
+    assert key.public_b64 == DeviceKey(private).public_b64
+    text = (tmp_path / "device-key.pem").read_bytes()
+    assert text.startswith(b"sha256: ") and legacy in text
+    assert DeviceKey.load_or_create(tmp_path).public_b64 == key.public_b64
