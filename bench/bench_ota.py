@@ -19,7 +19,6 @@ Prints the figures and writes JSON to bench/results/.
 from __future__ import annotations
 
 import json
-import os
 import platform
 import shutil
 import subprocess
@@ -53,21 +52,23 @@ def bench_data(tmp: Path) -> dict[str, float]:
     cfg = new_device(tmp, repo)
     publish_data(repo, tmp, "2026.12.1", "20261201")
     apply_s = timed(lambda: Updater(cfg).apply(str(repo.path)))
-    copy_s = timed(lambda: shutil.copytree(MODELS, tmp / "copy", ignore=shutil.ignore_patterns("library-src")))
+    copy_s = timed(
+        lambda: shutil.copytree(MODELS, tmp / "copy", ignore=shutil.ignore_patterns("library-src"))
+    )
     return {"apply_commit_s": apply_s, "baseline_copy_s": copy_s, "ratio": apply_s / copy_s}
 
 
 def bench_app(tmp: Path) -> dict[str, float]:
+    from ota_helpers import MODELS
     from release_build import build_release, wheelhouse
     from test_install_and_app_update import bumped_wheel
 
     from edge.config.loader import parse_config
-    from edge.ota.provision import provision_data
     from edge.ota.layout import Layout
+    from edge.ota.provision import provision_data
     from edge.ota.repo import Repository
     from edge.ota.targets import pack_app
     from edge.ota.updater import Updater
-    from ota_helpers import MODELS
 
     wheel, _ = build_release(tmp / "dist")
     house = wheelhouse(wheel)
@@ -77,17 +78,38 @@ def bench_app(tmp: Path) -> dict[str, float]:
     out = tmp / "app.tar"
     repo.add(out, pack_app(new, out, house))
     opt = tmp / "opt"
-    cfg = parse_config({"device": {"data_dir": str(tmp / "state")},
-                        "ota": {"root": str(opt), "service": "none", "min_free_mb": 1}}, "<b>")
+    cfg = parse_config(
+        {
+            "device": {"data_dir": str(tmp / "state")},
+            "ota": {"root": str(opt), "service": "none", "min_free_mb": 1},
+        },
+        "<b>",
+    )
     provision_data(Layout(opt), MODELS)
     (opt / "ota" / "tuf").mkdir(parents=True)
     shutil.copy(repo.metadata_dir / "1.root.json", opt / "ota" / "tuf" / "root.json")
     apply_s = timed(lambda: Updater(cfg).apply(str(repo.path)))
 
     def plain() -> None:
-        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(tmp / "v")], check=True)
-        subprocess.run([str(tmp / "v/bin/python"), "-m", "pip", "install", "-q", "--no-index",
-                        "--ignore-installed", "--no-compile", "--find-links", str(house), str(new)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--system-site-packages", str(tmp / "v")], check=True
+        )
+        subprocess.run(
+            [
+                str(tmp / "v/bin/python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-index",
+                "--ignore-installed",
+                "--no-compile",
+                "--find-links",
+                str(house),
+                str(new),
+            ],
+            check=True,
+        )
 
     base_s = timed(plain)
     return {"apply_commit_s": apply_s, "baseline_venv_s": base_s, "ratio": apply_s / base_s}
@@ -108,13 +130,19 @@ def bench_service(tmp: Path) -> dict[str, float]:
     broker = Broker(tmp / "mq").start()
     prefix = "customs/post-1/dev-1"
     cfg = tmp / "config.toml"
-    cfg.write_text(f'[device]\nid = "dev-1"\npost = "post-1"\ndata_dir = "{tmp / "data"}"\n'
-                   f'[panel]\npin_factory = "mock"\n[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n')
+    cfg.write_text(
+        f'[device]\nid = "dev-1"\npost = "post-1"\ndata_dir = "{tmp / "data"}"\n'
+        f'[panel]\npin_factory = "mock"\n[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
+    )
     watcher = Subscriber(broker.port, [f"{prefix}/status"])
     watcher.wait_subscribed()
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "--config", str(cfg), "run"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge.cli", "--config", str(cfg), "run"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd="/",
+    )
     try:
         watcher.wait_for(lambda ms: any(m.json()["state"] == "online" for m in ms), timeout=60)
         ready_s = time.perf_counter() - t0
@@ -127,15 +155,24 @@ def bench_service(tmp: Path) -> dict[str, float]:
         proc.wait(timeout=30)
         watcher.close()
         broker.kill()
-    base = subprocess.Popen([sys.executable, "-c",
-                             "import numpy, scipy.signal, scipy.optimize, sys; "
-                             "from ai_edge_litert.interpreter import Interpreter; sys.stdin.read()"],
-                            stdin=subprocess.PIPE)
+    base = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import numpy, scipy.signal, scipy.optimize, sys; "
+            "from ai_edge_litert.interpreter import Interpreter; sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+    )
     time.sleep(3)
     base_rss = vm_hwm_mb(base.pid)
     base.communicate(b"")
-    return {"start_to_ready_s": ready_s, "peak_rss_mb": rss, "baseline_rss_mb": base_rss,
-            "rss_ratio": rss / base_rss}
+    return {
+        "start_to_ready_s": ready_s,
+        "peak_rss_mb": rss,
+        "baseline_rss_mb": base_rss,
+        "rss_ratio": rss / base_rss,
+    }
 
 
 def main() -> int:

@@ -157,7 +157,8 @@ def _repo_serve(args: argparse.Namespace) -> int:
 
     server = serve(Repository(args.repo), args.host, args.port)
     host, port = server.server_address[:2]
-    print(f"serving {args.repo / 'public'} on http://{host}:{port}/ (Ctrl-C stops)", flush=True)
+    where = f"http://{host!s}:{port}/"
+    print(f"serving {args.repo / 'public'} on {where} (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

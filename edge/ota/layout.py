@@ -120,7 +120,7 @@ class Layout:
     def purge(self, group: str, keep: set[Path]) -> list[Path]:
         """Delete releases of *group* other than *keep* (and leftovers ``*.partial``)."""
         parent = self.releases if group == "app" else self.data
-        removed = []
+        removed: list[Path] = []
         if not parent.is_dir():
             return removed
         keep_real = {p.resolve() for p in keep}

@@ -80,7 +80,7 @@ def _new_key(path: Path) -> CryptoSigner:
 
 def _load_key(path: Path) -> CryptoSigner:
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    return CryptoSigner(key)  # type: ignore[arg-type]
+    return CryptoSigner(key)
 
 
 @dataclass

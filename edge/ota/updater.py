@@ -34,7 +34,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,18 +233,18 @@ class Updater:
                     best = wanted.get(kind)
                     if best is None or meta.parsed_version > best.meta.parsed_version:
                         wanted[kind] = Chosen(info, meta)
-        for kind, chosen in list(wanted.items()):
-            low = floor.get(kind)
+        for wanted_kind, chosen in list(wanted.items()):
+            low = floor.get(wanted_kind)
             if low is not None and chosen.meta.parsed_version < Version(low):
                 raise UpdateError(
                     "downgrade",
-                    f"{chosen.meta.target_name()} is below the version floor {kind} {low}",
+                    f"{chosen.meta.target_name()} is below the version floor {wanted_kind} {low}",
                 )
-            now = installed.get(kind)
+            now = installed.get(wanted_kind)
             if (now is not None and Version(now) >= chosen.meta.parsed_version and not names) or (
                 now is not None and Version(now) == chosen.meta.parsed_version
             ):
-                del wanted[kind]
+                del wanted[wanted_kind]
         groups = []
         if "app" in wanted:
             groups.append([wanted["app"]])
@@ -268,7 +268,8 @@ class Updater:
                 raise UpdateError("download_failed", f"{role}: {err}") from err
         if role not in trusted:
             return []
-        return [n for n in trusted[role].targets if n.startswith(f"{kind}/")]
+        targets: Any = trusted[role]
+        return [n for n in targets.targets if n.startswith(f"{kind}/")]
 
     @staticmethod
     def _targetinfo(tuf: TufUpdater, name: str) -> TargetFile:
@@ -285,7 +286,9 @@ class Updater:
         return info
 
     # -- one transaction ------------------------------------------------------------------
-    def _install_group(self, tuf: TufUpdater, fetcher: ResumableFetcher, group: list[Chosen]):  # type: ignore[no-untyped-def]
+    def _install_group(
+        self, tuf: TufUpdater, fetcher: ResumableFetcher, group: list[Chosen]
+    ) -> None:
         kinds = [c.meta.kind for c in group]
         is_app = kinds == ["app"]
         label = ", ".join(f"{c.meta.kind} {c.meta.version}" for c in group)
@@ -526,7 +529,7 @@ class Updater:
             return f"self-test failed: {done.stderr.strip()[-500:]}"
 
     @contextlib.contextmanager
-    def _switch_gate(self, kinds: list[str], version: str) -> Iterator[None]:
+    def _switch_gate(self, kinds: Sequence[str], version: str) -> Iterator[None]:
         """Hold the switch lock: wait (bounded) while the service scans or an alarm is on."""
         self.service_data_dir.mkdir(parents=True, exist_ok=True)
         path = self.service_data_dir / SWITCH_LOCK
@@ -558,7 +561,7 @@ class Updater:
             os.close(fd)
 
     def _trial(
-        self, final: Path, is_app: bool, since: float, kinds: list[str], version: str
+        self, final: Path, is_app: bool, since: float, kinds: Sequence[str], version: str
     ) -> None:
         deadline = time.monotonic() + self.cfg.ota.trial_timeout_s
         problem: str | None = "not checked yet"
