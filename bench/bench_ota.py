@@ -31,6 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+sys.path.insert(0, str(ROOT / "tests" / "component"))
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -179,8 +180,10 @@ def main() -> int:
     out: dict[str, Any] = {"machine": platform.machine(), "python": platform.python_version()}
     with tempfile.TemporaryDirectory() as d:
         out["data_update"] = bench_data(Path(d) / "data")
+    print(json.dumps(out["data_update"]), flush=True)
     with tempfile.TemporaryDirectory() as d:
         out["app_update"] = bench_app(Path(d))
+    print(json.dumps(out["app_update"]), flush=True)
     with tempfile.TemporaryDirectory() as d:
         out["service"] = bench_service(Path(d))
     print(json.dumps(out, indent=2))
