@@ -464,3 +464,13 @@ def test_power_cut_at_every_step(tmp_path: Path, repo: Repository, step: str) ->
     _complete(cfg)
     assert installed(cfg) == {"app": None, "library": "2026.12.1", "model": "20261201"}
     assert Layout(cfg.ota.root).floor() == {"library": "2026.12.1", "model": "20261201"}
+
+
+def test_refused_full_disk_on_a_real_small_file_system(tmp_path: Path, repo: Repository) -> None:
+    from small_disk import small_tmpfs
+
+    publish_data(repo, tmp_path, "2026.12.1", "20261201")
+    with small_tmpfs(tmp_path / "disk", 1536) as disk:  # the shipped data fills most of it
+        cfg = new_device(disk, repo, min_free_mb=0)
+        error = refused(cfg, str(repo.path), "no_space")
+        assert "MiB free" in str(error)
