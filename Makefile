@@ -7,6 +7,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: install install-train mosquitto demo test lint bench clean
+# Public JCAMP-DX test files (jcamp-dx.org, R. S. McDonald) ship in this sdist; tests read them
+# from it and skip when the download fails (tests/data/jcamp/public/PROVENANCE.md).
+JCAMP_SDIST := $(VENV)/sdist/jcamp-1.3.2.tar.gz
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +18,10 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 install: $(BIN)/.installed
+
+$(JCAMP_SDIST): | $(BIN)/.installed
+	$(BIN)/python -m pip download -q --no-binary :all: --no-deps -d $(VENV)/sdist jcamp==1.3.2 \
+		|| echo "jcamp sdist not downloaded: tests of its public JCAMP-DX files will skip"
 
 install-train: install
 	$(BIN)/python -m pip install -q -e '.[train]'
@@ -26,7 +33,7 @@ demo: install
 	bash scripts/ensure-mosquitto.sh --start
 	$(BIN)/spectra-edge demo
 
-test: install mosquitto
+test: install mosquitto $(JCAMP_SDIST)
 	$(BIN)/python -m pytest
 
 lint: install

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from edge.preprocess.grid import STANDARD_GRID
+from edge.scan.data import ScanData
 from edge.service.commands import Dispatcher
 from edge.store.archive import Archive, ScanRecord
 
@@ -90,12 +91,14 @@ def bench_archive(n: int) -> dict[str, Any]:
             scan_id=f"s-{i}",
             created=time.time(),
             result={"status": "identified", "confidence": 0.9},
-            wavenumbers=STANDARD_GRID,
-            spectrum=rng.random(STANDARD_GRID.size),
-            raw_wavenumbers=raw_x,
-            sample=rng.normal(2e4, 100, 1024).round(),
-            background=rng.normal(3e4, 100, 1024).round(),
-            dark=rng.normal(200, 5, 1024).round(),
+            data=ScanData(
+                wavenumbers=STANDARD_GRID,
+                spectrum=rng.random(STANDARD_GRID.size),
+                raw_wavenumbers=raw_x,
+                sample=rng.normal(2e4, 100, 1024).round(),
+                background=rng.normal(3e4, 100, 1024).round(),
+                dark=rng.normal(200, 5, 1024).round(),
+            ),
         )
 
     records = [record(i) for i in range(n)]
@@ -106,7 +109,7 @@ def bench_archive(n: int) -> dict[str, Any]:
         base_db.execute("CREATE TABLE t (id TEXT PRIMARY KEY, result TEXT, blob BLOB)")
         t0 = time.perf_counter()
         for r in records:
-            blob = b"".join(a.tobytes() for a in r.arrays().values())
+            blob = b"".join(a.tobytes() for a in r.data.arrays().values())
             with base_db:
                 base_db.execute(
                     "INSERT INTO t VALUES (?, ?, ?)", (r.scan_id, json.dumps(r.result), blob)
@@ -123,7 +126,7 @@ def bench_archive(n: int) -> dict[str, Any]:
                 ar.get(r.scan_id)
             get_us = (time.perf_counter() - t0) / n * 1e6
             stored = ar.total_bytes() / n
-    raw_bytes = sum(a.nbytes for a in records[0].arrays().values())
+    raw_bytes = sum(a.nbytes for a in records[0].data.arrays().values())
     return {
         "baseline_sqlite_insert_raw_us": base_us,
         "archive_put_us": put_us,

@@ -1,4 +1,4 @@
-"""Errors of the ``edge`` layer, branches of the one tree rooted in :mod:`hal.errors`."""
+"""Errors of the ``edge`` layer, a branch of the one tree rooted in :mod:`spectra_io.errors`."""
 
 from __future__ import annotations
 
@@ -27,14 +27,6 @@ class LibraryError(EdgeError, ValueError):
 
 class ModelError(EdgeError, ValueError):
     """A classifier model is missing, corrupt, or does not match its manifest or library."""
-
-
-class QualityError(EdgeError, ValueError):
-    """A spectrum failed a quality gate; ``reason`` is a stable reason code."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        self.reason = reason
-        super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
 class PublishError(EdgeError, ConnectionError):
@@ -72,7 +64,5 @@ __all__ = [
     "ModelError",
     "OutboxError",
     "PublishError",
-    "QualityError",
     "SpectraEdgeError",
-    "UpdateError",
 ]

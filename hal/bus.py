@@ -1,9 +1,10 @@
 """What the spectrometer driver needs from the outside: an SPI bus and digital lines.
 
-Small typed protocols; the real implementations (:class:`SpidevBus`,
-:class:`GpioDataReady`, :class:`GpioOutput`) import ``spidev``/``gpiozero`` lazily so the
-package imports anywhere, and a missing device fails with a message that says what to check.
-The simulator (:mod:`hal.sim`) provides stand-ins with the same shape.
+Small typed protocols; the real implementations (:class:`SpidevBus`, :class:`GpioDataReady`)
+import ``spidev``/``gpiozero`` lazily so the package imports anywhere, and a missing device
+fails with a message that says what to check. The simulator (:mod:`hal.sim`) provides
+stand-ins with the same shape. :meth:`hal.spectrometer.SpiSpectrometer.spidev` opens both
+for the driver in one call.
 """
 
 from __future__ import annotations
@@ -43,26 +44,16 @@ class DigitalInput(Protocol):
     def close(self) -> None: ...
 
 
-@runtime_checkable
-class DigitalOutput(Protocol):
-    """An output line, e.g. a source-enable pin."""
-
-    def on(self) -> None: ...
-
-    def off(self) -> None: ...
-
-    @property
-    def is_active(self) -> bool: ...
-
-    def close(self) -> None: ...
-
-
 class SpidevBus:
     """``/dev/spidev<bus>.<chip_select>`` through the ``spidev`` module, SPI mode 0."""
 
+    #: Where the kernel's spidev driver puts the device (checked first, for a clear message).
+    DEVICE_PATH = "/dev/spidev{bus}.{chip_select}"
+
     def __init__(self, bus: int, chip_select: int, max_speed_hz: int = 8_000_000) -> None:
         self.label = f"SPI bus {bus}, chip-select {chip_select}"
-        path = f"/dev/spidev{bus}.{chip_select}"
+        self.max_speed_hz = max_speed_hz
+        path = self.DEVICE_PATH.format(bus=bus, chip_select=chip_select)
         try:
             import spidev  # type: ignore[import-not-found,unused-ignore]
         except ImportError as err:
@@ -103,6 +94,15 @@ class SpidevBus:
             self._dev.close()
             self._dev = None
 
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._dev is None
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"mode 0, {self.max_speed_hz} Hz"
+        return f"<hal.bus.SpidevBus {self.label}, {state}>"
+
 
 def _gpiozero_device(kind: str, pin: int, **kwargs: Any) -> Any:
     try:
@@ -116,11 +116,18 @@ def _gpiozero_device(kind: str, pin: int, **kwargs: Any) -> Any:
 
 
 class GpioDataReady:
-    """The data-ready line on a BCM GPIO pin (active high), through gpiozero."""
+    """The data-ready line on a BCM GPIO pin (active high), through gpiozero.
 
-    def __init__(self, pin: int) -> None:
+    *pin_factory* is passed to gpiozero as is: None uses ``gpiozero.Device.pin_factory``
+    (the board's, or whatever ``GPIOZERO_PIN_FACTORY`` names), a ``MockFactory`` mock pins.
+    """
+
+    def __init__(self, pin: int, *, pin_factory: Any = None) -> None:
         self.label = f"data-ready on GPIO{pin}"
-        self._dev: Any = _gpiozero_device("DigitalInputDevice", pin, pull_up=False)
+        self.pin = pin
+        self._dev: Any = _gpiozero_device(
+            "DigitalInputDevice", pin, pull_up=False, pin_factory=pin_factory
+        )
 
     @property
     def is_active(self) -> bool:
@@ -137,31 +144,14 @@ class GpioDataReady:
             self._dev.close()
             self._dev = None
 
-
-class GpioOutput:
-    """A digital output on a BCM GPIO pin, through gpiozero."""
-
-    def __init__(self, pin: int) -> None:
-        self._dev: Any = _gpiozero_device("DigitalOutputDevice", pin)
-
-    def on(self) -> None:
-        """Drive the line active."""
-        self._dev.on()
-
-    def off(self) -> None:
-        """Drive the line inactive."""
-        self._dev.off()
-
     @property
-    def is_active(self) -> bool:
-        """Level the line is driven to."""
-        return bool(self._dev.is_active)
+    def closed(self) -> bool:
+        """True after :meth:`close`."""
+        return self._dev is None
 
-    def close(self) -> None:
-        """Release the pin; idempotent."""
-        if self._dev is not None:
-            self._dev.close()
-            self._dev = None
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"is_active={self.is_active}"
+        return f"<hal.bus.GpioDataReady GPIO{self.pin}, {state}>"
 
 
 class SpyBus:

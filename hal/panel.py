@@ -1,4 +1,4 @@
-"""The operator panel on GPIO, through gpiozero: scan button, three LEDs, buzzer, two lines.
+"""The operator panel on GPIO, through gpiozero: scan button, three LEDs, buzzer.
 
 ::
 
@@ -9,12 +9,11 @@
     alarm LED    red                    alarm: steady; warn: slow blink; error: fast blink
     buzzer                              done: one short beep; alarm: repeated beeps;
                                         error: one long tone
-    data-ready   input, active high     (optional) front end has a frame
-    source       output, active high    (optional) IR source enable
 
 The pin factory is chosen by name, never by accident: ``"mock"`` uses gpiozero's
-``MockFactory`` (tests, demos); ``"auto"`` uses gpiozero's default for this board and falls
-back to mock pins *with a warning* when no real GPIO is found. Pins are BCM numbers.
+``MockFactory`` (tests, demos); ``"auto"`` uses gpiozero's ``Device.pin_factory`` for this
+board and falls back to mock pins *with a warning* when no real GPIO is found. A gpiozero
+factory object may be passed instead of a name. Pins are BCM numbers.
 """
 
 from __future__ import annotations
@@ -46,8 +45,9 @@ class PanelFallbackWarning(RuntimeWarning):
 def make_pin_factory(name: str) -> tuple[Any, bool]:
     """A gpiozero pin factory by name, and whether it is a mock one.
 
-    ``"mock"``: ``MockFactory``. ``"auto"``: gpiozero's default for this board
-    (``GPIOZERO_PIN_FACTORY`` honoured); when none loads, mock pins and a
+    ``"mock"``: a new ``MockFactory``. ``"auto"``: gpiozero's shared ``Device.pin_factory``
+    for this board (``GPIOZERO_PIN_FACTORY`` honoured; set up with the public
+    ``Device.ensure_pin_factory()``); when none loads, a new ``MockFactory`` and a
     :class:`PanelFallbackWarning`. Any other name raises :class:`~hal.errors.PanelError`.
     """
     try:
@@ -62,7 +62,8 @@ def make_pin_factory(name: str) -> tuple[Any, bool]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # gpiozero warns once per factory it tries
-            return Device._default_pin_factory(), False
+            Device.ensure_pin_factory()
+        return Device.pin_factory, isinstance(Device.pin_factory, MockFactory)
     except Exception as err:  # BadPinFactory, ImportError, OSError ... from any backend
         message = f"no GPIO on this machine ({err}); the operator panel uses mock pins"
         warnings.warn(message, PanelFallbackWarning, stacklevel=2)
@@ -70,30 +71,33 @@ def make_pin_factory(name: str) -> tuple[Any, bool]:
         return MockFactory(), True
 
 
-class _Line:
-    """A gpiozero input device seen as :class:`hal.bus.DigitalInput`."""
-
-    def __init__(self, device: Any, label: str) -> None:
-        self._dev = device
-        self.label = label
-
-    @property
-    def is_active(self) -> bool:
-        return bool(self._dev.is_active)
-
-    def wait_for_active(self, timeout: float) -> bool:
-        return bool(self._dev.wait_for_active(timeout=timeout))
-
-    def close(self) -> None:
-        self._dev.close()
-
-
 class Panel:
     """The operator panel. A context manager; :meth:`close` is idempotent.
+
+    Usage::
+
+        from hal import Panel
+
+        with Panel(scan_button=17, ready_led=5, busy_led=6, alarm_led=13, buzzer=19,
+                   on_scan=start_scan, on_background=take_background) as panel:
+            panel.show_ready()
+            ...                         # callbacks arrive on gpiozero's threads
+            panel.show_busy()
+            panel.show_result("alarm")  # red steady + beeps until clear_alarm()
+
+    Wiring (BCM numbers; the defaults of ``[panel]`` in the config)::
+
+        GPIO17  pin 11  scan button to GND (internal pull-up; no resistor needed)
+        GPIO5   pin 29  green LED, 330 ohm in series, to GND    (ready)
+        GPIO6   pin 31  amber LED, 330 ohm in series, to GND    (busy)
+        GPIO13  pin 33  red LED,   330 ohm in series, to GND    (alarm)
+        GPIO19  pin 35  active buzzer (through a transistor if it draws more than ~10 mA)
 
     ``on_scan`` runs after a short press (on release), ``on_background`` once a press has
     lasted ``long_press_s`` (gpiozero's hold mechanism); a long press never also scans.
     Callbacks run in gpiozero's threads; an exception in one is logged, not raised.
+    *pin_factory* is ``"auto"``, ``"mock"`` (see :func:`make_pin_factory`) or a gpiozero
+    factory object; a factory the panel made itself is closed with it, a shared one is not.
     """
 
     def __init__(
@@ -104,20 +108,32 @@ class Panel:
         busy_led: int,
         alarm_led: int,
         buzzer: int,
-        source_enable: int | None = None,
-        data_ready: int | None = None,
         long_press_s: float = 2.0,
-        pin_factory: str = "auto",
+        pin_factory: str | Any = "auto",
         on_scan: Callable[[], None] | None = None,
         on_background: Callable[[], None] | None = None,
     ) -> None:
         if long_press_s <= 0:
             raise ValueError(f"long_press_s must be > 0, got {long_press_s}")
-        pins = [scan_button, ready_led, busy_led, alarm_led, buzzer, source_enable, data_ready]
-        used = [p for p in pins if p is not None]
+        #: Panel function -> BCM pin.
+        self.pins = {
+            "scan_button": scan_button,
+            "ready_led": ready_led,
+            "busy_led": busy_led,
+            "alarm_led": alarm_led,
+            "buzzer": buzzer,
+        }
+        used = list(self.pins.values())
         if len(set(used)) != len(used):
             raise PanelError(f"two panel functions share a GPIO pin: {used}")
-        self.factory, self.is_mock = make_pin_factory(pin_factory)
+        if isinstance(pin_factory, str):
+            from gpiozero import Device
+
+            self.factory, self.is_mock = make_pin_factory(pin_factory)
+            self._owns_factory = self.factory is not Device.pin_factory  # a shared one stays
+        else:
+            self.factory, self._owns_factory = pin_factory, False
+            self.is_mock = type(pin_factory).__name__ == "MockFactory"
         self.on_scan = on_scan
         self.on_background = on_background
         self._lock = threading.Lock()
@@ -127,7 +143,7 @@ class Panel:
         self._closed = False
         self._devices: list[Any] = []
         try:
-            from gpiozero import LED, Button, Buzzer, DigitalInputDevice, OutputDevice
+            from gpiozero import LED, Button, Buzzer
 
             f = self.factory
             self.button = self._add(
@@ -137,21 +153,18 @@ class Panel:
             self.busy_led = self._add(LED(busy_led, pin_factory=f))
             self.alarm_led = self._add(LED(alarm_led, pin_factory=f))
             self.buzzer = self._add(Buzzer(buzzer, pin_factory=f))
-            self.source: Any = None
-            if source_enable is not None:
-                self.source = self._add(
-                    OutputDevice(source_enable, initial_value=False, pin_factory=f)
-                )
-            self.data_ready: _Line | None = None
-            if data_ready is not None:
-                dev = self._add(DigitalInputDevice(data_ready, pull_up=False, pin_factory=f))
-                self.data_ready = _Line(dev, f"GPIO{data_ready} data-ready")
         except Exception as err:
             self.close()
             raise PanelError(f"cannot set up the operator panel: {err}") from err
         self.button.when_pressed = self._pressed
         self.button.when_held = self._held
         self.button.when_released = self._released
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return "<hal.Panel closed>"
+        pins = " ".join(f"{k}=GPIO{v}" for k, v in self.pins.items())
+        return f"<hal.Panel {pins} pin_factory={type(self.factory).__name__} state={self._state!r}>"
 
     def _add(self, device: Any) -> Any:
         self._devices.append(device)
@@ -249,22 +262,6 @@ class Panel:
         on, off, n = pattern
         self.buzzer.beep(on_time=on, off_time=off, n=n, background=True)
 
-    # -- source line -----------------------------------------------------------------------
-
-    def set_source(self, on: bool) -> None:
-        """Switch the IR source enable line (PanelError when the panel has none)."""
-        self._check_open()
-        if self.source is None:
-            raise PanelError("this panel has no source-enable pin")
-        if on:
-            self.source.on()
-        else:
-            self.source.off()
-
-    @property
-    def source_enabled(self) -> bool:
-        return bool(self.source is not None and self.source.is_active)
-
     # -- lifecycle -----------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -278,10 +275,11 @@ class Panel:
             except Exception:  # closing must not fail halfway
                 log.exception("panel: closing %r failed", dev)
         self._devices.clear()
-        try:
-            self.factory.close()
-        except Exception:
-            log.exception("panel: closing the pin factory failed")
+        if self._owns_factory:
+            try:
+                self.factory.close()
+            except Exception:
+                log.exception("panel: closing the pin factory failed")
         self._state = "off"
 
     @property

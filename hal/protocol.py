@@ -24,6 +24,7 @@ every byte after the sync byte up to the end of the payload.
 from __future__ import annotations
 
 import binascii
+import math
 import struct
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
@@ -44,6 +45,83 @@ MAX_CHUNK = MAX_TRANSFER - RESPONSE_OVERHEAD - CHUNK_HEADER  # 4080 data bytes, 
 PROTOCOL_VERSION = 1
 IDENTITY_MAGIC = b"SPXE"
 FULL_SCALE_COUNTS = 65535.0  # 16-bit ADC, per scan (§4.2)
+MAX_CAL_COEFFS = 6  # §4.5
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the front end accepts and reports, in one place (§4, §5).
+
+    The driver (:mod:`hal.spectrometer`), the simulator (:mod:`hal.sim`) and the config schema
+    (``edge/config/schema.py``) all check against :data:`LIMITS`, so a configuration that
+    passes ``spectra-edge config validate`` is one the driver accepts at open. The check
+    methods raise :class:`ValueError` with a message that names the limit.
+    """
+
+    integration_us: tuple[int, int] = (100, 10_000_000)  # §4.7 SET_INTEGRATION, inclusive
+    coadds: tuple[int, int] = (1, 1024)  # §4.8 SET_COADDS, inclusive
+    pixels: tuple[int, int] = (1024, 4096)  # §4.3 PIXELS, inclusive
+    sample_bits: tuple[int, ...] = (16, 32)  # §4.4 SAMPLE_WIDTH
+    readout_us_per_scan: int = 200  # §5.1: detector readout after each scan
+    frame_setup_us: int = 1000  # §5.1: frame set-up and CRC
+    max_frame_us: int = 0xFFFFFFFF  # §5.1: START's u32 duration field (71.6 minutes)
+    max_transfer: int = MAX_TRANSFER  # §5.3: bytes in one spidev transfer
+    max_chunk: int = MAX_CHUNK  # §5.3: data bytes in one READ_CHUNK answer
+    full_scale_counts: float = FULL_SCALE_COUNTS  # §4.4: per scan
+    max_calibration_coefficients: int = MAX_CAL_COEFFS  # §4.5
+
+    @property
+    def integration_ms(self) -> tuple[float, float]:
+        """The integration range in milliseconds (0.1..10,000)."""
+        lo, hi = self.integration_us
+        return lo / 1000.0, hi / 1000.0
+
+    def frame_duration_us(self, integration_us: int, coadds: int) -> int:
+        """How long a frame takes (§5.1): exposure and readout of each scan, plus set-up."""
+        return (integration_us + self.readout_us_per_scan) * coadds + self.frame_setup_us
+
+    def integration_to_us(self, integration_ms: float) -> int:
+        """*integration_ms* as the register's whole microseconds; ValueError when outside."""
+        lo, hi = self.integration_ms
+        us = round(integration_ms * 1000) if math.isfinite(integration_ms) else -1
+        if not self.integration_us[0] <= us <= self.integration_us[1]:
+            raise ValueError(f"integration {integration_ms} ms outside {lo:g}..{hi:g} ms")
+        return us
+
+    def check_coadds(self, coadds: int) -> None:
+        """ValueError when *coadds* is outside the register's range."""
+        lo, hi = self.coadds
+        if not lo <= coadds <= hi:
+            raise ValueError(f"coadds {coadds} outside {lo}..{hi}")
+
+    def check_exposure(self, integration_ms: float, coadds: int) -> int:
+        """Check integration time and co-adds together; returns the integration in µs.
+
+        ValueError when either is outside its range, or when the frame they make would not
+        fit START's duration field (§5.1).
+        """
+        us = self.integration_to_us(integration_ms)
+        self.check_coadds(coadds)
+        if self.frame_duration_us(us, coadds) > self.max_frame_us:
+            minutes = self.max_frame_us // 60_000_000
+            raise ValueError(
+                f"a frame of {integration_ms:g} ms x {coadds} exceeds {minutes} minutes "
+                "(the longest the front end can take, §5.1): lower integration_ms or coadds"
+            )
+        return us
+
+    def check_geometry(self, pixels: int, bits: int) -> None:
+        """ValueError unless *pixels* x *bits* is a detector geometry the protocol carries."""
+        lo, hi = self.pixels
+        if not lo <= pixels <= hi or bits not in self.sample_bits:
+            raise ValueError(
+                f"unsupported geometry {pixels} pixels x {bits} bits (pixels {lo}..{hi}, "
+                f"bits {' or '.join(map(str, self.sample_bits))})"
+            )
+
+
+#: The one set of protocol limits (see :class:`Limits`).
+LIMITS = Limits()
 
 
 class Command(IntEnum):
@@ -101,7 +179,6 @@ RESPONSE_PAYLOAD = {
     Command.START: 6,
     Command.FRAME_INFO: 24,
 }
-MAX_CAL_COEFFS = 6
 CALIBRATION_PAYLOAD_MAX = 1 + 8 * MAX_CAL_COEFFS
 
 _IDENTITY = struct.Struct("<4sBBBB16s16s")  # §4.1

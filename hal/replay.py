@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from hal.errors import InstrumentStateError, ReplayFileError
 from hal.instrument import Frame, InstrumentIdentity
+from hal.protocol import LIMITS
 from spectra_io import PathLike, SpectrumRecord, read_spectrum
 from spectra_io.errors import SpectrumFileError
 
@@ -123,12 +124,11 @@ class ReplaySpectrometer:
         return self._temperature
 
     def configure(self, integration_ms: float, coadds: int) -> None:
-        """Set integration time (scales the reference) and co-adds (reduce the noise)."""
+        """Set integration time (scales the reference) and co-adds (reduce the noise);
+        ValueError outside :data:`hal.protocol.LIMITS`."""
         self._check_open()
-        if not 0.1 <= integration_ms <= 10_000:
-            raise ValueError(f"integration {integration_ms} ms outside 0.1..10000 ms")
-        if not 1 <= coadds <= 1024:
-            raise ValueError(f"coadds {coadds} outside 1..1024")
+        LIMITS.integration_to_us(integration_ms)  # the SPI front end's ranges, so a
+        LIMITS.check_coadds(coadds)  # config valid for one driver is valid for the other
         self._integration_ms = float(integration_ms)
         self._coadds = int(coadds)
 
@@ -170,6 +170,25 @@ class ReplaySpectrometer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def integration_ms(self) -> float:
+        """Integration time per scan now, ms (set with :meth:`configure`)."""
+        return self._integration_ms
+
+    @property
+    def coadds(self) -> int:
+        """Scans co-added into each frame now (set with :meth:`configure`)."""
+        return self._coadds
+
+    def __repr__(self) -> str:
+        if self._closed:
+            return "<hal.ReplaySpectrometer closed>"
+        upcoming = self._files[self._next].name
+        return (
+            f"<hal.ReplaySpectrometer {len(self._files)} file(s), next {upcoming}, "
+            f"{self._axis.size} px, integration_ms={self._integration_ms:g}, coadds={self._coadds}>"
+        )
 
     # -- replay specifics --------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,8 +42,6 @@ RESPONSE_TIMEOUT_S = 0.020  # §6: firmware answers within 2 ms; 10x margin
 RESPONSE_POLL_S = 0.0002  # §6: re-read interval while MISO says "not ready"
 STATUS_POLL_MIN_S = 0.001
 STATUS_POLL_MAX_S = 0.020
-INTEGRATION_US = (100, 10_000_000)  # §4.7
-COADDS = (1, 1024)  # §4.8
 
 
 @dataclass
@@ -58,8 +57,34 @@ class WireStats:
 class SpiSpectrometer:
     """The ATR mid-IR spectrometer behind its SPI front end; an :class:`hal.instrument.Instrument`.
 
+    On the Pi, one call opens the real device (spidev bus + gpiozero data-ready line)::
+
+        from hal import SpiSpectrometer
+
+        with SpiSpectrometer.spidev(0, 0, data_ready_pin=25, integration_ms=50, coadds=16) as spec:
+            dark = spec.acquire(dark=True)        # source off
+            background = spec.acquire()           # empty crystal
+            sample = spec.acquire()               # sample on the crystal
+            print(spec.identity.model, spec.wavenumbers()[[0, -1]], spec.temperature_c())
+
+    Wiring (Pi 40-pin header, SPI0, 3.3 V logic; ``docs/spi-protocol.md`` §1)::
+
+        Pi pin 19  GPIO10 MOSI  ->  front end MOSI
+        Pi pin 21  GPIO9  MISO  <-  front end MISO (pulled up: an absent device reads 0xFF)
+        Pi pin 23  GPIO11 SCLK  ->  front end SCLK     (mode 0, 8 MHz default, 16 MHz max)
+        Pi pin 24  GPIO8  CE0   ->  front end /CS      (device 0; CE1 = pin 26 is device 1)
+        Pi pin 22  GPIO25       <-  front end DRDY     (data ready, active high; optional)
+        Pi pin 20  GND          --  front end GND
+
+    Without the DRDY wire pass ``data_ready_pin=None``: the driver polls STATUS instead.
+    The constructor takes any :class:`~hal.bus.SpiBus` and :class:`~hal.bus.DigitalInput`,
+    so the same driver runs on the wire-level simulator (:func:`hal.sim.make_simulator`)::
+
+        sim = make_simulator(clock=FakeClock())
+        spec = SpiSpectrometer(sim.bus, sim.data_ready, sim.clock)
+
     Opening happens in the constructor: identity check, geometry, stored calibration, then
-    *integration_ms* and *coadds* are written. ``data_ready`` may be None (STATUS polling).
+    *integration_ms* and *coadds* are written (ValueError outside :data:`hal.protocol.LIMITS`).
     One thread at a time: the driver holds no lock.
     """
 
@@ -93,6 +118,75 @@ class SpiSpectrometer:
             self.close()
             raise
 
+    @classmethod
+    def spidev(
+        cls,
+        bus: int = 0,
+        device: int = 0,
+        *,
+        data_ready_pin: int | None = 25,
+        max_speed_hz: int = 8_000_000,
+        pin_factory: Any = None,
+        clock: Clock | None = None,
+        integration_ms: float = 50.0,
+        coadds: int = 16,
+        timeout_s: float = 5.0,
+        retries: int = 3,
+        expected_model: str = EXPECTED_MODEL_PREFIX,
+    ) -> SpiSpectrometer:
+        """Open the real front end on ``/dev/spidev<bus>.<device>`` with its data-ready line
+        on BCM pin *data_ready_pin* (None: no line, poll STATUS), configured and ready.
+
+        *pin_factory* is a gpiozero pin factory for the data-ready line (default:
+        gpiozero's ``Device.pin_factory``). ``spidev`` and ``gpiozero`` are imported here, not
+        at module import. A missing bus, module or pin raises
+        :class:`~hal.errors.DeviceNotFoundError` saying what to check; the bus and line are
+        released when anything fails.
+        """
+        from hal.bus import GpioDataReady, SpidevBus
+
+        spi = SpidevBus(bus, device, max_speed_hz)
+        line: GpioDataReady | None = None
+        try:
+            if data_ready_pin is not None:
+                line = GpioDataReady(data_ready_pin, pin_factory=pin_factory)
+            return cls(
+                spi,
+                line,
+                clock,
+                integration_ms=integration_ms,
+                coadds=coadds,
+                timeout_s=timeout_s,
+                retries=retries,
+                expected_model=expected_model,
+            )
+        except BaseException:
+            spi.close()  # the constructor closes both itself once it has them
+            if line is not None:
+                line.close()
+            raise
+
+    def __repr__(self) -> str:
+        name = f"{type(self).__module__.split('.')[0]}.{type(self).__name__}"
+        if self.closed:
+            return f"<{name} closed>"
+        ident = self._identity
+        return (
+            f"<{name} {ident.model} serial {ident.serial} firmware {ident.firmware} "
+            f"on {self.label}: {ident.pixels} px x {ident.bits} bit, "
+            f"integration_ms={self.integration_ms:g}, coadds={self.coadds}>"
+        )
+
+    @property
+    def integration_ms(self) -> float:
+        """Integration time per scan now, ms (set with :meth:`configure`)."""
+        return self._integration_us / 1000.0
+
+    @property
+    def coadds(self) -> int:
+        """Scans co-added into each frame now (set with :meth:`configure`)."""
+        return self._coadds
+
     # --- Instrument interface ------------------------------------------------------------------
 
     @property
@@ -118,14 +212,9 @@ class SpiSpectrometer:
         return int.from_bytes(raw, "little", signed=True) / 100.0
 
     def configure(self, integration_ms: float, coadds: int) -> None:
-        """Write integration time and co-adds (§4.7, §4.8); ValueError when out of range."""
-        us = round(integration_ms * 1000)
-        if not INTEGRATION_US[0] <= us <= INTEGRATION_US[1]:
-            raise ValueError(f"integration {integration_ms} ms outside 0.1..10000 ms")
-        if not COADDS[0] <= coadds <= COADDS[1]:
-            raise ValueError(f"coadds {coadds} outside 1..1024")
-        if (us + 200) * coadds + 1000 > 0xFFFFFFFF:  # START's duration field (§5.1)
-            raise ValueError(f"a frame of {integration_ms} ms x {coadds} exceeds 71 minutes")
+        """Write integration time and co-adds (§4.7, §4.8); ValueError outside
+        :data:`hal.protocol.LIMITS`."""
+        us = p.LIMITS.check_exposure(integration_ms, coadds)
         self._write_register(p.Command.SET_INTEGRATION, us.to_bytes(4, "little"))
         self._write_register(p.Command.SET_COADDS, coadds.to_bytes(2, "little"))
         self._integration_us = us
@@ -201,10 +290,10 @@ class SpiSpectrometer:
             )
         pixels = int.from_bytes(self._command(p.Command.PIXELS).payload, "little")
         bits = self._command(p.Command.SAMPLE_WIDTH).payload[0]
-        if not 1024 <= pixels <= 4096 or bits not in (16, 32):
-            raise IdentityError(
-                f"{self.label}: unsupported geometry {pixels} pixels x {bits} bits: {hint}"
-            )
+        try:
+            p.LIMITS.check_geometry(pixels, bits)
+        except ValueError as err:
+            raise IdentityError(f"{self.label}: {err}: {hint}") from None
         return InstrumentIdentity(
             model=ident.model,
             serial=ident.serial,

@@ -9,28 +9,55 @@ Every reader returns :class:`SpectrumRecord` (x in cm^-1, increasing) or raises
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from spectra_io.csv_io import csv_text, read_csv, write_csv
-from spectra_io.errors import SpectrumFileError
-from spectra_io.jcamp_read import read_jcamp
-from spectra_io.jcamp_write import jcamp_text, write_jcamp
-from spectra_io.json_records import read_json_records
-from spectra_io.record import (
-    MAX_FILE_BYTES,
-    MAX_POINTS,
-    Y_UNITS,
-    PathLike,
-    SpectrumRecord,
-    read_text,
-)
+from spectra_io.errors import SpectrumFileError, SpectrumFileWarning
+from spectra_io.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from spectra_io.csv_io import csv_text, read_csv, write_csv
+    from spectra_io.files import JCAMP_EXTENSIONS, read_spectrum, write_spectrum
+    from spectra_io.jcamp_read import read_jcamp
+    from spectra_io.jcamp_write import jcamp_text, write_jcamp
+    from spectra_io.json_records import read_json_records
+    from spectra_io.record import (
+        MAX_FILE_BYTES,
+        MAX_POINTS,
+        Y_UNITS,
+        PathLike,
+        SpectrumRecord,
+        read_text,
+    )
+
+#: Exported name -> the module that defines it. They load on first use, so that reaching
+#: the exception root (:mod:`spectra_io.errors`) from a command line does not load numpy.
+_EXPORTS = {
+    "JCAMP_EXTENSIONS": "spectra_io.files",
+    "read_spectrum": "spectra_io.files",
+    "write_spectrum": "spectra_io.files",
+    "csv_text": "spectra_io.csv_io",
+    "read_csv": "spectra_io.csv_io",
+    "write_csv": "spectra_io.csv_io",
+    "read_jcamp": "spectra_io.jcamp_read",
+    "jcamp_text": "spectra_io.jcamp_write",
+    "write_jcamp": "spectra_io.jcamp_write",
+    "read_json_records": "spectra_io.json_records",
+    "MAX_FILE_BYTES": "spectra_io.record",
+    "MAX_POINTS": "spectra_io.record",
+    "Y_UNITS": "spectra_io.record",
+    "PathLike": "spectra_io.record",
+    "SpectrumRecord": "spectra_io.record",
+    "read_text": "spectra_io.record",
+}
 
 __all__ = [
     "JCAMP_EXTENSIONS",
     "MAX_FILE_BYTES",
     "MAX_POINTS",
     "Y_UNITS",
+    "PathLike",
     "SpectrumFileError",
+    "SpectrumFileWarning",
     "SpectrumRecord",
     "csv_text",
     "jcamp_text",
@@ -38,59 +65,11 @@ __all__ = [
     "read_jcamp",
     "read_json_records",
     "read_spectrum",
+    "read_text",
     "write_csv",
     "write_jcamp",
     "write_spectrum",
 ]
 
-JCAMP_EXTENSIONS = frozenset({".jdx", ".dx", ".jcamp", ".jcm"})
-CSV_EXTENSIONS = frozenset({".csv", ".tsv", ".txt"})
 
-
-def _sniff(path: PathLike) -> str:
-    """'jcamp', 'json' or 'csv' from the first non-blank characters of the file."""
-    head = read_text(path).lstrip("\ufeff \t\r\n")[:2]
-    if head.startswith("##"):
-        return "jcamp"
-    if head[:1] in "{[":
-        return "json"
-    return "csv"
-
-
-def read_spectrum(path: PathLike) -> SpectrumRecord:
-    """Read one spectrum, choosing the reader by extension, else by content.
-
-    A JSON file must hold exactly one record here; use :func:`read_json_records` for lists.
-    """
-    suffix = Path(path).suffix.lower()
-    if suffix in JCAMP_EXTENSIONS:
-        kind = "jcamp"
-    elif suffix == ".json":
-        kind = "json"
-    elif suffix in CSV_EXTENSIONS:
-        kind = "csv"
-    else:
-        kind = _sniff(path)
-    if kind == "jcamp":
-        return read_jcamp(path)
-    if kind == "csv":
-        return read_csv(path)
-    records = read_json_records(path)
-    if len(records) != 1:
-        raise SpectrumFileError(
-            str(path), f"holds {len(records)} records; read it with read_json_records"
-        )
-    return records[0]
-
-
-def write_spectrum(path: PathLike, record: SpectrumRecord) -> None:
-    """Write ``record`` as JCAMP-DX (.jdx/.dx/.jcamp) or CSV (.csv), by extension."""
-    suffix = Path(path).suffix.lower()
-    if suffix in JCAMP_EXTENSIONS:
-        write_jcamp(path, record)
-    elif suffix == ".csv":
-        write_csv(path, record)
-    else:
-        raise SpectrumFileError(
-            str(path), f"unknown extension {suffix!r}: use .jdx, .dx, .jcamp or .csv"
-        )
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

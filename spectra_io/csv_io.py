@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
+
+import numpy as np
 
 from spectra_io.errors import SpectrumFileError
-from spectra_io.record import (
-    MAX_POINTS,
-    PathLike,
-    SpectrumRecord,
-    build_record,
-    read_text,
-    write_text,
-)
+from spectra_io.record import MAX_POINTS, PathLike, SpectrumRecord, build_record, write_text
+from spectra_io.textfile import TextFile
+
+#: ``# key: value`` comment lines kept as metadata; later ones are plain comments.
+MAX_META_KEYS = 256
+#: Characters of one metadata value kept.
+MAX_META_CHARS = 4096
 
 _Y_NAMES = [
     (re.compile(r"absorbance|^abs\b|^a$"), "absorbance"),
@@ -71,66 +73,79 @@ def _delimiter(header: str) -> str:
 
 
 def read_csv(path: PathLike) -> SpectrumRecord:
-    """Read a two-column CSV spectrum whose header names the units."""
+    """Read a two-column CSV spectrum whose header names the units.
+
+    Streamed line by line (:class:`~spectra_io.textfile.TextFile`); at most
+    :data:`MAX_META_KEYS` ``# key: value`` lines become metadata (later ones are comments),
+    each value cut at :data:`MAX_META_CHARS`.
+    """
     p = str(path)
     meta: dict[str, str] = {}
-    header: tuple[int, list[str]] | None = None
+    header: tuple[int, list[str], str] | None = None
     delim = ","
-    xs: list[float] = []
-    ys: list[float] = []
-    for no, raw in enumerate(read_text(path).splitlines(), start=1):
+    xs: array[float] = array("d")
+    ys: array[float] = array("d")
+    for no, raw in TextFile(path).lines():
         line = raw.strip().lstrip("\ufeff")
         if not line:
             continue
         if line.startswith("#"):
-            if header is None and ":" in line:
+            if header is None and ":" in line and len(meta) < MAX_META_KEYS:
                 key, value = line[1:].split(":", 1)
-                meta[key.strip().lower().replace(" ", "_")] = value.strip()
+                meta[key.strip().lower().replace(" ", "_")[:100]] = value.strip()[:MAX_META_CHARS]
             continue
         if header is None:
-            try:
-                delim = _delimiter(line)
-            except SpectrumFileError:
-                raise SpectrumFileError(p, "header must name two columns", no) from None
-            names = [c.strip().strip('"') for c in line.split(delim)]
-            if len(names) != 2:
-                raise SpectrumFileError(p, f"header has {len(names)} columns, expected 2", no)
-            try:
-                float(names[0].replace(",", "."))
-            except ValueError:
-                header = (no, names)
-                continue
-            raise SpectrumFileError(
-                p, "no header: the first line must name the units, e.g. wavenumber_cm-1,absorbance",
-                no,
-            )  # fmt: skip
-        cells = line.split(delim)
+            header = _header(p, no, line)
+            delim = header[2]
+            continue
+        cells = line.split(delim, 2)
         if len(cells) != 2:
-            raise SpectrumFileError(p, f"expected 2 columns, found {len(cells)}", no)
+            found = len(cells) if len(cells) < 3 else line.count(delim) + 1
+            raise SpectrumFileError(p, f"expected 2 columns, found {found}", no)
         try:
             xv, yv = (float(c.strip().strip('"').replace(",", ".")) for c in cells)
         except ValueError:
             raise SpectrumFileError(p, f"non-numeric value in {line[:60]!r}", no) from None
         if not (math.isfinite(xv) and math.isfinite(yv)):
             raise SpectrumFileError(p, "NaN or infinite value", no)
+        if len(xs) >= MAX_POINTS:
+            raise SpectrumFileError(p, f"more than {MAX_POINTS} points", no)
         xs.append(xv)
         ys.append(yv)
-        if len(xs) > MAX_POINTS:
-            raise SpectrumFileError(p, f"more than {MAX_POINTS} points", no)
     if header is None:
         raise SpectrumFileError(p, "no header and no data")
-    hline, (xname, yname) = header
+    hline, (xname, yname), _ = header
     x_unit, y_unit = _x_unit(xname), _y_unit(yname)
     if x_unit is None:
         raise SpectrumFileError(p, f"x column {xname!r} names no wavenumber/wavelength unit", hline)
     if y_unit is None:
         raise SpectrumFileError(p, f"y column {yname!r} names no known ordinate", hline)
+    x = np.frombuffer(xs, dtype=np.float64)
     if x_unit != "cm-1":
-        if any(v <= 0 for v in xs):
+        if np.any(x <= 0):
             raise SpectrumFileError(p, "wavelengths must be positive", hline)
-        xs = [(1e4 if x_unit == "um" else 1e7) / v for v in xs]
+        x = (1e4 if x_unit == "um" else 1e7) / x
     title = meta.pop("title", "")
-    return build_record(p, xs, ys, y_unit, title, meta, hline)
+    return build_record(p, x, np.frombuffer(ys, dtype=np.float64), y_unit, title, meta, hline)
+
+
+def _header(path: str, no: int, line: str) -> tuple[int, list[str], str]:
+    """(line number, the two column names, delimiter) of the header line, or an error."""
+    try:
+        delim = _delimiter(line)
+    except SpectrumFileError:
+        raise SpectrumFileError(path, "header must name two columns", no) from None
+    names = [c.strip().strip('"')[:200] for c in line.split(delim, 2)]
+    if len(names) != 2:
+        found = len(names) if len(names) < 3 else line.count(delim) + 1
+        raise SpectrumFileError(path, f"header has {found} columns, expected 2", no)
+    try:
+        float(names[0].replace(",", "."))
+    except ValueError:
+        return no, names, delim
+    raise SpectrumFileError(
+        path, "no header: the first line must name the units, e.g. wavenumber_cm-1,absorbance", no
+    )
 
 
 def csv_text(record: SpectrumRecord, metadata: bool = True) -> str:

@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from spectra_io.atomic import atomic_write_text
 from spectra_io.errors import SpectrumFileError
+from spectra_io.textfile import MAX_FILE_BYTES, MAX_POINTS, TextFile
 
 #: Ordinate kinds a record may carry.
 Y_UNITS: tuple[str, ...] = (
@@ -23,10 +24,6 @@ Y_UNITS: tuple[str, ...] = (
     "arbitrary",
 )
 
-#: Files larger than this are refused before reading (bytes).
-MAX_FILE_BYTES = 50 * 1024 * 1024
-#: Spectra with more points than this are refused (an ATR spectrum has a few thousand).
-MAX_POINTS = 1_000_000
 #: Transmittance below this is clipped when converting to absorbance (absorbance <= 6).
 _T_FLOOR = 1e-6
 
@@ -39,8 +36,9 @@ class SpectrumRecord:
 
     ``y_units`` is one of :data:`Y_UNITS`; ``metadata`` holds strings such as ``cas``,
     ``formula``, ``names``, ``origin``, ``category``, ``form``, ``aliases``, ``inchikey``.
-    Construction checks shape, finiteness and ordering and raises
-    :class:`~spectra_io.errors.SpectrumFileError` (path ``<record>``) when they are wrong.
+    ``source`` names where it came from (the file a reader read it from); errors about the
+    record name it. Construction checks shape, finiteness and ordering and raises
+    :class:`~spectra_io.errors.SpectrumFileError` (naming ``source``) when they are wrong.
     """
 
     x: npt.NDArray[np.float64]
@@ -48,13 +46,14 @@ class SpectrumRecord:
     y_units: str
     title: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    source: str = field(default="<record>", compare=False)
 
     def __post_init__(self) -> None:
         x = np.ascontiguousarray(self.x, dtype=np.float64)
         y = np.ascontiguousarray(self.y, dtype=np.float64)
         reason = _problem(x, y, self.y_units)
         if reason is not None:
-            raise SpectrumFileError("<record>", reason)
+            raise SpectrumFileError(self.source, reason)
         x.flags.writeable = False
         y.flags.writeable = False
         object.__setattr__(self, "x", x)
@@ -71,7 +70,7 @@ class SpectrumRecord:
             t = self.y / 100.0 if self.y_units == "percent_transmittance" else self.y
             return np.asarray(-np.log10(np.clip(t, _T_FLOOR, None)), dtype=np.float64)
         raise SpectrumFileError(
-            "<record>", f"cannot convert {self.y_units!r} to absorbance (needs a reference)"
+            self.source, f"cannot convert {self.y_units!r} to absorbance (needs a reference)"
         )
 
 
@@ -114,35 +113,17 @@ def build_record(
         order = np.argsort(xa, kind="stable")
         xa, ya = xa[order], ya[order]
     try:
-        return SpectrumRecord(xa, ya, y_units, title, dict(metadata or {}))
+        return SpectrumRecord(xa, ya, y_units, title, dict(metadata or {}), str(path))
     except SpectrumFileError as err:
         raise SpectrumFileError(str(path), err.reason, line) from err
 
 
-def read_text(path: PathLike) -> str:
-    """The text of ``path`` (UTF-8, else Latin-1), refusing missing, empty or oversized files."""
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        if not p.is_file():
-            raise SpectrumFileError(str(p), "not a regular file")
-        if size > MAX_FILE_BYTES:
-            raise SpectrumFileError(
-                str(p), f"file is {size} bytes, more than the limit of {MAX_FILE_BYTES}"
-            )
-        data = p.read_bytes()
-    except FileNotFoundError as err:
-        raise SpectrumFileError(str(p), "no such file") from err
-    except OSError as err:
-        raise SpectrumFileError(str(p), f"cannot read: {err.strerror or err}") from err
-    if not data.strip():
-        raise SpectrumFileError(str(p), "file is empty")
-    if b"\x00" in data:
-        raise SpectrumFileError(str(p), "binary file (contains NUL bytes), not a text spectrum")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+def read_text(path: PathLike, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """The text of ``path`` (UTF-8, else Latin-1), refusing missing, empty or oversized files.
+
+    Line-based readers use :class:`~spectra_io.textfile.TextFile` instead and stream.
+    """
+    return TextFile(path, max_bytes).text()
 
 
 def write_text(path: PathLike, text: str) -> None:

@@ -4,6 +4,11 @@ Each group of subcommands lives in its own module under :mod:`edge.cli` and expo
 ``register(subparsers, common)``; follow a subcommand's name to its module to find the
 behaviour behind it. Errors from the one exception tree become a clear message on stderr
 and exit status 1; bad usage exits 2 (argparse).
+
+Start-up matters (a technician types these on a Pi): the command modules import only the
+standard library at module level, and each handler imports what it needs when it runs, so
+``--help`` and ``config validate`` load neither numpy nor scipy nor paho
+(``tests/unit/test_cli_imports.py`` checks it; ``bench/bench_startup.py`` measures it).
 """
 
 from __future__ import annotations
@@ -13,8 +18,8 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from edge import __version__
 from spectra_io.errors import SpectraEdgeError
 
 #: Modules that add subcommands, in the order they appear in ``--help``.
@@ -27,6 +32,19 @@ COMMAND_MODULES = (
     "edge.cli.service_cmd",  # run, outbox, export, monitor
     "edge.cli.ota_cmd",  # ota repo init | add | sign | rotate | list | serve; ota apply | ...
 )
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: reads the installed version only when asked (importlib.metadata)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        from edge import __version__
+
+        print(f"spectra-edge {__version__}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Chemical identification appliance: instrument, identification, MQTT.",
         parents=[common],
     )
-    parser.add_argument("--version", action="version", version=f"spectra-edge {__version__}")
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub, common)

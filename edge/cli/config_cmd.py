@@ -7,11 +7,12 @@ import sys
 from typing import Any
 
 from edge.cli.common import config_from_args
-from edge.config import load_config
 from edge.errors import ConfigError
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from edge.config import load_config
+
     try:
         load_config(args.file)
     except ConfigError as err:

@@ -11,11 +11,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.cli.common import config_from_args
-from edge.identify.result import Identification
 from spectra_io.errors import SpectraEdgeError
+
+if TYPE_CHECKING:
+    from edge.identify.result import Identification
 
 STATUS_STYLE = {
     "identified": "bold",
@@ -107,6 +109,7 @@ def _identify(args: argparse.Namespace) -> int:
 
 
 def _scan(args: argparse.Namespace) -> int:
+    from edge.scan.opener import SampleError
     from edge.scan.pipeline import run_scan
 
     cfg = config_from_args(args)
@@ -114,13 +117,14 @@ def _scan(args: argparse.Namespace) -> int:
     if update:
         cfg = cfg.model_copy(update={"identify": cfg.identify.model_copy(update=update)})
     try:
-        outcome = run_scan(cfg, sample=args.sample, reference=args.reference)
-    except KeyError as err:
+        scan = run_scan(cfg, sample=args.sample, reference=args.reference)
+    except SampleError as err:
         print(f"spectra-edge scan: error: {err}", file=sys.stderr)
         return 2
-    obj = result_object(None, outcome.identification)
-    obj["reference"] = outcome.reference
-    obj["quality"] = {k: round(v, 6) for k, v in outcome.quality.metrics.items()}
+    obj = result_object(None, scan.decision)
+    obj["reference"] = scan.reference
+    metrics = scan.quality.metrics if scan.quality is not None else {}
+    obj["quality"] = {k: round(v, 6) for k, v in metrics.items()}
     if args.json:
         print(json.dumps(obj))
     else:
@@ -131,7 +135,7 @@ def _scan(args: argparse.Namespace) -> int:
         )
     from edge.publish import deliver_result  # outbox first, then a bounded delivery wait
 
-    report = deliver_result(cfg, outcome.identification, consignment=outcome.reference)
+    report = deliver_result(cfg, scan.decision, consignment=scan.reference)
     print(f"spectra-edge scan: {report.describe()}", file=sys.stderr)
     return 0
 

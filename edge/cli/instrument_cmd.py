@@ -9,20 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-from rich.console import Console
-from rich.table import Table
-from scipy.signal import find_peaks
+from typing import TYPE_CHECKING, Any
 
 from edge.cli.common import config_from_args
-from edge.config import Config
-from edge.scan.acquisition import Measurement, acquire_measurement
-from edge.scan.opener import SampleHandler, open_instrument, sample_handler
 from hal.errors import DeviceNotFoundError, HalError, IdentityError
-from hal.instrument import Instrument
 from spectra_io.errors import SpectraEdgeError, SpectrumFileError
+
+if TYPE_CHECKING:  # the handlers import these when they run (start-up time)
+    from edge.config import Config
+    from edge.scan.acquisition import Measurement, Officer
+    from edge.scan.opener import OpenInstrument
 
 _HINTS = {
     DeviceNotFoundError: "is the front end connected and powered? is SPI enabled? "
@@ -32,6 +28,8 @@ _HINTS = {
 
 
 def _fail(err: SpectraEdgeError, what: str) -> int:
+    from rich.console import Console
+
     console = Console(stderr=True)
     console.print(f"[bold red]{what}:[/] {err}", highlight=False)
     for kind, hint in _HINTS.items():
@@ -40,20 +38,25 @@ def _fail(err: SpectraEdgeError, what: str) -> int:
     return 1
 
 
-def _open(cfg: Config, args: argparse.Namespace) -> Instrument:
-    inst = open_instrument(cfg.instrument, library_path=cfg.identify.library)
+def _open(cfg: Config, args: argparse.Namespace) -> OpenInstrument:
+    from edge.scan.opener import open_instrument
+
+    opened = open_instrument(cfg.instrument, library_path=cfg.identify.library)
     if getattr(args, "integration_ms", None) or getattr(args, "coadds", None):
-        inst.configure(
+        opened.instrument.configure(
             args.integration_ms or cfg.instrument.integration_ms,
             args.coadds or cfg.instrument.coadds,
         )
-    return inst
+    return opened
 
 
 def _probe(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
     cfg = config_from_args(args)
     try:
-        with _open(cfg, args) as inst:
+        with _open(cfg, args) as (inst, _):
             ident = inst.identity
             axis = inst.wavenumbers()
             temperature = inst.temperature_c()
@@ -83,20 +86,26 @@ class _Officer:
         if sys.stdin.isatty():
             input(f"{what}, then press Enter ")
 
-    def clear(self) -> None:
+    def clean_crystal(self) -> None:
         self._ask("Clean the crystal (nothing on it)")
 
-    def load(self) -> None:
+    def place_sample(self) -> None:
         self._ask("Place the sample on the crystal")
 
 
 def _peaks(m: Measurement, n: int = 5) -> list[tuple[float, float]]:
+    import numpy as np
+    from scipy.signal import find_peaks
+
     idx, props = find_peaks(m.absorbance, prominence=0.03)
     top = idx[np.argsort(props["prominences"])[::-1][:n]]
     return sorted((float(m.wavenumbers[i]), float(m.absorbance[i])) for i in top)
 
 
 def _summary(m: Measurement, sample: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title="spectra-edge reading", show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
@@ -136,19 +145,25 @@ def _write(path: Path, m: Measurement, cfg: Config, sample: str | None) -> None:
 
 
 def _acquire(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from edge.scan.acquisition import SimulatedOfficer, acquire_measurement
+    from edge.scan.opener import SampleError
+
     cfg = config_from_args(args)
     if args.sample and cfg.instrument.driver != "sim":
         print("spectra-edge acquire: --sample only applies to driver = 'sim'", file=sys.stderr)
         return 2
     try:
-        with _open(cfg, args) as inst:
-            try:
-                handler: SampleHandler | None = sample_handler(inst, args.sample)
-            except (KeyError, ValueError) as err:
-                msg = err.args[0] if err.args else err
-                print(f"spectra-edge acquire: bad --sample: {msg}", file=sys.stderr)
-                return 2
-            m = acquire_measurement(inst, handler or _Officer())
+        with _open(cfg, args) as (inst, samples):
+            officer: Officer = _Officer()
+            if samples is not None:  # the simulated officer works the sample handler
+                try:
+                    officer = SimulatedOfficer(samples, args.sample)
+                except SampleError as err:
+                    print(f"spectra-edge acquire: bad --sample: {err}", file=sys.stderr)
+                    return 2
+            m = acquire_measurement(inst, officer)
     except HalError as err:
         return _fail(err, "acquisition failed")
     if args.out is None:

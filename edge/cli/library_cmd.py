@@ -17,13 +17,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edge.cli.common import config_from_args
 from edge.errors import LibraryError
-from edge.library import Category, load_library, save_library
-from edge.library.categories import CATEGORY_SEVERITY
+from edge.library.categories import CATEGORY_SEVERITY, Category
 from spectra_io.errors import SpectrumFileError
+
+# numpy and the library format are imported by the handlers that use them (start-up time)
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -40,16 +39,19 @@ def _build(args: argparse.Namespace) -> int:
     )
     for problem in report.problems:
         print(f"skipped {problem}", file=sys.stderr)
-    print(
-        f"{args.out}: {len(report.entries)} entries from {report.files_read} file(s), "
-        f"{len(report.problems)} skipped; sha256 {report.content_hash}"
-    )
+    for problem in report.ignored:
+        print(f"ignored {problem}", file=sys.stderr)
+    for problem in report.warnings:
+        print(f"warning {problem}", file=sys.stderr)
+    print(f"{args.out}: {report.summary()}; sha256 {report.content_hash}")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
+
+    from edge.library import load_library
 
     path = args.library
     if path is None:  # the configured library, else the shipped one
@@ -92,7 +94,7 @@ def _info(args: argparse.Namespace) -> int:
 
 def _add(args: argparse.Namespace) -> int:
     from edge.library.convert import record_to_grid
-    from edge.library.format import LibraryEntry
+    from edge.library.format import LibraryEntry, load_library
     from spectra_io import read_spectrum
 
     lib = load_library(args.library)
@@ -124,6 +126,10 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _save(lib: Any, path: Path, manifest: dict[str, Any]) -> str:
+    import numpy as np
+
+    from edge.library import save_library
+
     return save_library(
         path,
         lib.grid,
@@ -136,6 +142,8 @@ def _save(lib: Any, path: Path, manifest: dict[str, Any]) -> str:
 
 
 def _remove(args: argparse.Namespace) -> int:
+    from edge.library import load_library
+
     lib = load_library(args.library)
     entry = lib.entry(args.name)
     new = lib.without(args.name)
@@ -145,6 +153,9 @@ def _remove(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from edge.library import load_library
     from spectra_io import SpectrumRecord, write_spectrum
 
     lib = load_library(args.library)

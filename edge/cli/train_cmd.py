@@ -13,7 +13,7 @@ TRAIN_EXTRA_HINT = "pip install 'spectra-edge[train]'"
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """Add ``train``."""
-    from edge.train.run import build_arg_parser
+    from edge.train.settings import build_arg_parser
 
     p = sub.add_parser(
         "train",

@@ -33,13 +33,23 @@ def resolve_config_path(path: str | os.PathLike[str] | None) -> Path | None:
     return Path(env) if env else None
 
 
+#: Keys that were once in the schema, with what to do about them (shown instead of
+#: "unknown key" when a file still has one).
+REMOVED_KEYS = {
+    "panel.source_enable": "removed: the IR source is switched by the front end over SPI "
+    "(SET_SOURCE); this pin did nothing. Delete the key",
+}
+
+
 def _problems(err: ValidationError) -> list[tuple[str, str]]:
     out = []
     for item in err.errors():
         key = ".".join(str(p) for p in item["loc"]) or "(root)"
         msg = item["msg"]
         if item["type"] == "extra_forbidden":
-            msg = "unknown key (not in the schema; check the spelling)"
+            msg = REMOVED_KEYS.get(key, "unknown key (not in the schema; check the spelling)")
+        elif item["type"] == "value_error" and "error" in item.get("ctx", {}):
+            msg = str(item["ctx"]["error"])  # our own validators' words, without a prefix
         out.append((key, msg))
     return out
 

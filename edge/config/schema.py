@@ -8,10 +8,13 @@ product; ``spectra-edge config validate FILE`` checks a file against all of them
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from hal.protocol import LIMITS
+
+_INTEGRATION_MS = LIMITS.integration_ms
 #: MQTT 5 Session Expiry Interval is a four-byte integer (2^32-1 = never expires).
 MQTT_MAX_SESSION_EXPIRY_S = 2**32 - 1
 
@@ -65,15 +68,28 @@ class SimConfig(Section):
 
     seed: int = Field(1234, description="Random seed; the same seed gives the same readings.")
     pixels: int = Field(
-        1024, ge=1024, le=4096, description="Detector pixel count the simulator reports."
+        1024,
+        ge=LIMITS.pixels[0],
+        le=LIMITS.pixels[1],
+        description="Detector pixel count the simulator reports "
+        f"({LIMITS.pixels[0]}..{LIMITS.pixels[1]}).",
     )
-    bits: Literal[16, 32] = Field(16, description="Sample width on the wire, 16 or 32 bits.")
+    bits: int = Field(
+        16,
+        description="Sample width on the wire, bits "
+        f"({' or '.join(map(str, LIMITS.sample_bits))}).",
+    )
     temperature_c: float = Field(
         32.0, ge=-20.0, le=80.0, description="Detector temperature the simulator starts at."
     )
     atmosphere: bool = Field(
         True, description="Add residual water-vapour and CO2 bands to the readings."
     )
+
+    @model_validator(mode="after")
+    def _geometry_on_the_wire(self) -> Self:
+        LIMITS.check_geometry(self.pixels, self.bits)  # the check the simulator makes
+        return self
 
 
 class ReplayConfig(Section):
@@ -91,9 +107,17 @@ class InstrumentConfig(Section):
         "sim", description="sim: wire-level simulator; spi: real front end; replay: files."
     )
     integration_ms: float = Field(
-        50.0, gt=0.0, le=10_000.0, description="Detector integration time per scan, ms."
+        50.0,
+        description="Detector integration time per scan, ms "
+        f"({_INTEGRATION_MS[0]:g}..{_INTEGRATION_MS[1]:g}).",
     )
-    coadds: int = Field(16, ge=1, le=1024, description="Scans co-added into one frame.")
+    coadds: int = Field(
+        16,
+        ge=LIMITS.coadds[0],
+        le=LIMITS.coadds[1],
+        description="Scans co-added into one frame; integration_ms x coadds must fit one "
+        "frame of the front end (about 71 minutes).",
+    )
     timeout_s: float = Field(
         5.0, gt=0.0, le=120.0, description="Longest wait for one frame beyond its exposure, s."
     )
@@ -103,6 +127,21 @@ class InstrumentConfig(Section):
     spi: SpiConfig = Field(default_factory=SpiConfig, description="SPI link settings.")
     sim: SimConfig = Field(default_factory=SimConfig, description="Simulator settings.")
     replay: ReplayConfig = Field(default_factory=ReplayConfig, description="Replay settings.")
+
+    @field_validator("integration_ms")
+    @classmethod
+    def _integration_in_range(cls, integration_ms: float) -> float:
+        LIMITS.integration_to_us(integration_ms)  # the driver's own check (hal.protocol)
+        return integration_ms
+
+    @model_validator(mode="after")
+    def _driver_accepts(self) -> Self:
+        """Refuse here what the configured driver would refuse at open."""
+        if self.driver in ("sim", "spi"):
+            LIMITS.check_exposure(self.integration_ms, self.coadds)
+        if self.driver == "replay" and not self.replay.files:
+            raise ValueError("driver 'replay' needs at least one file in instrument.replay.files")
+        return self
 
 
 class PanelConfig(Section):
@@ -121,7 +160,22 @@ class PanelConfig(Section):
     busy_led: int = Field(6, ge=0, le=53, description="Amber 'busy' LED.")
     alarm_led: int = Field(13, ge=0, le=53, description="Red 'alarm' LED.")
     buzzer: int = Field(19, ge=0, le=53, description="Buzzer output.")
-    source_enable: int = Field(26, ge=0, le=53, description="IR source enable output.")
+
+    def pins(self) -> dict[str, int]:
+        """Panel function -> BCM pin."""
+        return {
+            "scan_button": self.scan_button,
+            "ready_led": self.ready_led,
+            "busy_led": self.busy_led,
+            "alarm_led": self.alarm_led,
+            "buzzer": self.buzzer,
+        }
+
+    @model_validator(mode="after")
+    def _one_function_per_pin(self) -> Self:
+        if self.enabled:
+            _refuse_shared_pins({f"panel.{k}": v for k, v in self.pins().items()})
+        return self
 
 
 class IdentifyConfig(Section):
@@ -272,3 +326,24 @@ class Config(Section):
     archive: ArchiveConfig = Field(default_factory=ArchiveConfig, description="Scan archive.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
     ota: OtaConfig = Field(default_factory=OtaConfig, description="Over-the-air updates.")
+
+    @model_validator(mode="after")
+    def _panel_and_data_ready_apart(self) -> Self:
+        """The real front end's data-ready line must not sit on a panel pin."""
+        if self.instrument.driver == "spi" and self.panel.enabled:
+            pins = {f"panel.{k}": v for k, v in self.panel.pins().items()}
+            pins["instrument.spi.data_ready_pin"] = self.instrument.spi.data_ready_pin
+            _refuse_shared_pins(pins)
+        return self
+
+
+def _refuse_shared_pins(pins: dict[str, int]) -> None:
+    """ValueError naming the keys when two of *pins* (key -> BCM pin) are the same GPIO."""
+    by_pin: dict[int, list[str]] = {}
+    for key, pin in pins.items():
+        by_pin.setdefault(pin, []).append(key)
+    shared = [
+        f"{' and '.join(keys)} share GPIO{pin}" for pin, keys in by_pin.items() if len(keys) > 1
+    ]
+    if shared:
+        raise ValueError("one GPIO pin per function: " + "; ".join(shared))

@@ -85,11 +85,6 @@ class Prediction:
         """Most probable family label."""
         return self.family_labels[int(np.argmax(self.family_probs))]
 
-    @property
-    def top_family_prob(self) -> float:
-        """Probability of :attr:`top_family`."""
-        return float(np.max(self.family_probs))
-
     def top_k(self, k: int = 3) -> list[tuple[str, float]]:
         """The *k* most probable substances with their probabilities, best first."""
         idx = np.argsort(self.substance_probs)[::-1][:k]

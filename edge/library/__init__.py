@@ -7,6 +7,10 @@ Most callers need only :func:`load_library` (``None`` loads the shipped starter 
     lib.entries[lib.index("cocaine hydrochloride")].severity  # "alarm" (an alias works too)
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from edge.library.categories import (
     CATEGORY_SEVERITY,
     Category,
@@ -17,15 +21,18 @@ from edge.library.categories import (
     parse_category,
     severity_of,
 )
-from edge.library.format import (
-    FORMAT_VERSION,
-    MODELS_ENV,
-    Library,
-    LibraryEntry,
-    default_library_path,
-    load_library,
-    save_library,
-)
+from spectra_io.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from edge.library.format import (
+        FORMAT_VERSION,
+        MODELS_ENV,
+        Library,
+        LibraryEntry,
+        default_library_path,
+        load_library,
+        save_library,
+    )
 
 __all__ = [
     "CATEGORY_SEVERITY",
@@ -44,3 +51,20 @@ __all__ = [
     "save_library",
     "severity_of",
 ]
+
+# the format (numpy) loads on first use: the categories alone are enough for a CLI's --help
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        name: "edge.library.format"
+        for name in (
+            "FORMAT_VERSION",
+            "MODELS_ENV",
+            "Library",
+            "LibraryEntry",
+            "default_library_path",
+            "load_library",
+            "save_library",
+        )
+    },
+)

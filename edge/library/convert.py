@@ -63,8 +63,10 @@ def record_to_grid(
         )
     try:
         x, y = trim_padding(record.x, record.y)
-        absorb = SpectrumRecord(x, y, record.y_units).absorbance()
-    except (ValueError, SpectrumFileError) as err:
+        absorb = SpectrumRecord(x, y, record.y_units, source=record.source).absorbance()
+    except SpectrumFileError as err:  # the caller names the file
+        raise LibraryError(err.reason) from err
+    except ValueError as err:
         raise LibraryError(str(err)) from err
     lo, hi = max(float(x[0]), float(grid[0])), min(float(x[-1]), float(grid[-1]))
     span = float(grid[-1] - grid[0])

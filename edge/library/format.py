@@ -42,6 +42,7 @@ from edge.identify.result import Substance
 from edge.library.categories import Category, Severity, check_family, parse_category, severity_of
 from edge.preprocess.grid import STANDARD_GRID
 from edge.shipped import MODELS_ENV, shipped_models_dir
+from spectra_io.atomic import replace_dir
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -297,14 +298,6 @@ def default_library_path() -> Path:
     return shipped_models_dir() / "library"
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_file(path: Path, data: bytes) -> None:
     with open(path, "wb") as fh:
         fh.write(data)
@@ -395,20 +388,7 @@ def save_library(
         _write_file(tmp / ENTRIES, ebytes)
         _write_file(tmp / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
         os.chmod(tmp, 0o755)
-        _fsync_dir(tmp)
-        old: Path | None = None
-        if path.exists():
-            old = path.parent / f".{path.name}.old-{os.getpid()}"
-            os.rename(path, old)
-        try:
-            os.rename(tmp, path)
-        except OSError:
-            if old is not None:
-                os.rename(old, path)  # put the previous library back
-            raise
-        _fsync_dir(path.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, path)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
         raise LibraryError(f"cannot write library {path}: {err}") from err

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from edge.publish.client import Command, MqttLink
+from edge.publish.client import CommandMessage, MqttLink
 from edge.publish.courier import Courier, Submitted
 from edge.publish.delivery import (
     DeliveryReport,
@@ -25,7 +25,7 @@ from edge.publish.signing import DeviceKey, canonical_json, verify
 from edge.publish.topics import Topics
 
 __all__ = [
-    "Command",
+    "CommandMessage",
     "Courier",
     "DeliveryReport",
     "DeviceKey",

@@ -22,7 +22,6 @@ import logging
 import os
 import ssl
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.config.schema import Config
 from edge.errors import ConfigError, PublishError
+from edge.lifecycle import Deadline, SystemClock
 from edge.publish.messages import status_payload
 from edge.publish.signing import canonical_json
 from edge.publish.topics import RETAINED_KINDS, Topics
@@ -47,15 +47,21 @@ CREDENTIAL_NAME = "mqtt-password"
 #: Receive Maximum assumed when the broker announces none (MQTT 5 default is 65535; keep
 #: the window modest so a slow broker is not flooded).
 DEFAULT_WINDOW = 100
+#: How far :meth:`MqttLink.stop` can run past its timeout: paho joins its network thread
+#: without a bound, and that thread may be inside a TCP connect (paho's connect timeout,
+#: 5 s) or a select (1 s) when asked to stop.
+STOP_OVERRUN_S = 5.0
 
 
 @dataclass(frozen=True)
-class Command:
-    """One command request received on ``<prefix>/cmd/<name>``."""
+class CommandMessage:
+    """One message received on the command subscription ``<prefix>/cmd/+``, as it came:
+    the topic is parsed, and the body checked, by the command dispatcher
+    (:mod:`edge.service.commands`), not here."""
 
-    name: str
+    topic: str
     payload: bytes
-    response_topic: str
+    response_topic: str | None
     correlation_data: bytes | None
 
 
@@ -125,7 +131,7 @@ class MqttLink:
         self._window = DEFAULT_WINDOW
         self._retained: dict[str, bytes] = {}
         self._maintenance: bytes | None = None
-        self._command_handler: Callable[[Command], None] | None = None
+        self._command_handler: Callable[[CommandMessage], object] | None = None
         self._commands_ready = threading.Event()
         self._command_sub_mid: int | None = None
         self._publish_listeners: list[PublishCallback] = []
@@ -195,19 +201,20 @@ class MqttLink:
     def stop(self, timeout: float = 5.0) -> None:
         """Publish ``stopped`` (device role), disconnect and join the network thread.
 
-        Idempotent; bounded by *timeout* seconds.
+        Idempotent; bounded by *timeout* seconds plus at most :data:`STOP_OVERRUN_S` (paho's
+        own join).
         """
         with self._lock:
             if not self._started or self._stopped:
                 self._stopped = True
                 return
             self._stopped = True
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(SystemClock(), timeout)
         if self.role == "device" and self._connected.is_set():
             payload = canonical_json(status_payload("stopped", self.device, self.post))
             info = self._client.publish(self.topics.status, payload, qos=1, retain=True)
             try:
-                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+                info.wait_for_publish(deadline.remaining())
             except (RuntimeError, ValueError):
                 log.warning("could not publish 'stopped' before shutdown")
         self._client.disconnect()
@@ -345,16 +352,15 @@ class MqttLink:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         handler = self._command_handler
-        name = self.topics.command_name(msg.topic)
-        if handler is None or name is None:
+        if handler is None:
             return
         props = msg.properties
-        response_topic = getattr(props, "ResponseTopic", None) or self.topics.cmd_response(name)
+        response_topic = getattr(props, "ResponseTopic", None) or None
         correlation = getattr(props, "CorrelationData", None)
         try:
-            handler(Command(name, bytes(msg.payload), response_topic, correlation))
+            handler(CommandMessage(msg.topic, bytes(msg.payload), response_topic, correlation))
         except Exception:  # a command must never take the network thread down
-            log.exception("command handler failed on %s", msg.topic)
+            log.exception("command handler failed on %s", msg.topic[:200])
 
     # -- publishing --------------------------------------------------------------------------
 
@@ -385,8 +391,8 @@ class MqttLink:
                     "retained %s not sent now (%s); will resend on reconnect", kind, info.rc
                 )
 
-    def subscribe_commands(self, handler: Callable[[Command], None]) -> None:
-        """Deliver requests on ``<prefix>/cmd/+`` to *handler* (network thread: keep it short)."""
+    def subscribe_commands(self, handler: Callable[[CommandMessage], object]) -> None:
+        """Deliver messages on ``<prefix>/cmd/+`` to *handler* (network thread: keep it short)."""
         self._command_handler = handler
         if self._connected.is_set():
             self._subscribe_commands(self._client)
@@ -415,14 +421,13 @@ class MqttLink:
         """Wait until the broker acknowledged the command subscription (SUBACK)."""
         return self._commands_ready.wait(max(0.0, timeout))
 
-    def respond(self, command: Command, payload: dict[str, Any]) -> None:
-        """Send *payload* (QoS 1) to the command's response topic with its correlation data."""
+    def respond(self, topic: str, payload: bytes, correlation_data: bytes | None) -> None:
+        """Send one command response (QoS 1) to *topic*, echoing the request's correlation
+        data (MQTT 5); the dispatcher's responder."""
         props = Properties(PacketTypes.PUBLISH)
-        if command.correlation_data is not None:
-            props.CorrelationData = command.correlation_data
-        self._client.publish(
-            command.response_topic, canonical_json(payload), qos=1, properties=props
-        )
+        if correlation_data is not None:
+            props.CorrelationData = correlation_data
+        self._client.publish(topic, payload, qos=1, properties=props)
 
 
 def decode(payload: bytes) -> Any:

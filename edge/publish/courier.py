@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
-import time
 from collections import deque
 from collections.abc import Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +28,7 @@ from paho.mqtt.enums import MQTTErrorCode
 from edge.config.schema import Config
 from edge.errors import OutboxError
 from edge.identify.result import Identification
+from edge.lifecycle import Clock, Deadline, SystemClock, Worker, deadline_of
 from edge.publish.client import MqttLink
 from edge.publish.messages import is_alarm, new_scan_id, result_payload
 from edge.publish.outbox import Outbox, OutboxRow, SubmitItem
@@ -45,8 +43,8 @@ ACK_BATCH = 256
 ACK_INTERVAL_S = 0.05
 #: Rows the sender reads from the outbox per query.
 READ_AHEAD = 256
-#: Most results the writer thread commits in one transaction.
-WRITE_BATCH = 500
+#: Shortest time :meth:`Courier.stop` leaves the link to publish ``stopped``, s.
+LINK_STOP_MIN_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -57,6 +55,19 @@ class Submitted:
     scan_id: str
     seq: int
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ResultItem:
+    """One ``scan/result`` ready to commit: the outbox item, and the signed payload its
+    ``build`` leaves in ``built["payload"]`` once the outbox allocated the ``seq``."""
+
+    item: SubmitItem
+    built: dict[str, Any]
+
+    def submitted(self, row_id: int, seq: int) -> Submitted:
+        """What was committed, once the outbox returned the row id and seq."""
+        return Submitted(row_id, self.item.key or "", seq, self.built["payload"])
 
 
 class Courier:
@@ -70,6 +81,7 @@ class Courier:
         key: DeviceKey,
         *,
         live_before_first_connect: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         """*live_before_first_connect*: results this courier commits before its first
         connection still go out as live (not historical) on that connection; one-shot
@@ -78,19 +90,16 @@ class Courier:
         self.link = link
         self.outbox = outbox
         self.key = key
+        self.clock = clock or SystemClock()
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._sender = Worker("outbox-sender", self._run, wake=self._wake.set)
+        self._started = False
         self._mid_to_row: dict[int, int] = {}
         self._inflight_rows: set[int] = set()
         self._early: dict[int, bool] = {}  # PUBACKs that beat the mid bookkeeping
         self._publishing = False
         self._timer: threading.Timer | None = None
-        self._jobs: queue.SimpleQueue[
-            tuple[SubmitItem, dict[str, Any], Future[Submitted]] | None
-        ] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
         self._acked: list[int] = []
         self._cursor = 0  # highest row id handed to paho in this epoch
         self._ahead: deque[OutboxRow] = deque()  # rows read ahead, past the cursor
@@ -107,51 +116,45 @@ class Courier:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the link, the sender and the writer thread (idempotent; not restartable)."""
-        if self._thread is not None:
+        """Start the link and the sender thread (idempotent; not restartable)."""
+        if self._started:
             return
+        self._started = True
         if self._live_early:
             self._start_id = self.outbox.last_id()
         self.link.start()
-        self._thread = threading.Thread(target=self._run, name="outbox-sender", daemon=True)
-        self._thread.start()
-        self._writer = threading.Thread(target=self._write_loop, name="outbox-writer", daemon=True)
-        self._writer.start()
+        self._sender.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the sender, commit pending delivery marks, stop the link (idempotent)."""
-        self._stop.set()
-        self._wake.set()
-        self._jobs.put(None)  # wakes the writer now
-        if self._writer is not None:  # commits everything still queued, then exits
-            self._writer.join(timeout)
-            self._writer = None
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        self.link.stop(timeout)
+    def stop(self, deadline: float | Deadline = 5.0) -> None:
+        """Stop the sender, commit pending delivery marks, stop the link (idempotent).
+
+        Bounded by *deadline* (seconds or a :class:`Deadline` passed down), except that the
+        link always gets :data:`LINK_STOP_MIN_S` to publish ``stopped``.
+        """
+        until = deadline_of(deadline, self.clock)
+        self._sender.stop(until)
+        self.link.stop(max(LINK_STOP_MIN_S, until.remaining()))
         self._commit_acks()
+
+    def wake(self) -> None:
+        """Make the sender look at the outbox now (after rows were committed elsewhere)."""
+        self._wake.set()
 
     # -- submitting --------------------------------------------------------------------------
 
-    def submit(
-        self, topic: str, payload: bytes, *, alarm: bool = False, key: str | None = None
-    ) -> int:
-        """Commit a ready-made payload to the outbox and wake the sender; return its row id."""
-        row_id = self.outbox.submit(topic, payload, alarm=alarm, key=key)
-        self._wake.set()
-        return row_id
-
-    def _result_item(
+    def result_item(
         self,
         identification: Identification,
-        scan_id: str | None,
-        time: str | None,
-        consignment: str | None,
-        extra: Mapping[str, Any] | None,
-        built: dict[str, Any],
-    ) -> SubmitItem:
+        *,
+        scan_id: str | None = None,
+        time: str | None = None,
+        consignment: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> ResultItem:
+        """One signed ``scan/result`` as an outbox item (built and signed once its ``seq`` is
+        allocated, inside :meth:`Outbox.submit_batch`)."""
         scan_id = scan_id or new_scan_id()
+        built: dict[str, Any] = {}
 
         def build(seq: int) -> bytes:
             payload = result_payload(
@@ -167,7 +170,8 @@ class Courier:
             built["payload"], data = self.key.sign_canonical(payload)
             return data
 
-        return SubmitItem(self.link.topics.result, build, is_alarm(identification), scan_id)
+        item = SubmitItem(self.link.topics.result, build, is_alarm(identification), scan_id)
+        return ResultItem(item, built)
 
     def submit_result(
         self,
@@ -182,78 +186,26 @@ class Courier:
 
         Returns once the result is durable (one fsync); safe to tell the officer it is kept.
         """
-        built: dict[str, Any] = {}
-        item = self._result_item(identification, scan_id, time, consignment, extra, built)
-        ((row_id, seq),) = self.outbox.submit_batch([item])
+        result = self.result_item(
+            identification, scan_id=scan_id, time=time, consignment=consignment, extra=extra
+        )
+        ((row_id, seq),) = self.outbox.submit_batch([result.item])
         self._wake.set()
-        return Submitted(row_id, item.key or "", seq, built["payload"])
-
-    def submit_result_nowait(
-        self,
-        identification: Identification,
-        *,
-        scan_id: str | None = None,
-        time: str | None = None,
-        consignment: str | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> Future[Submitted]:
-        """Queue a result for the writer thread, which commits queued results in groups
-        (one fsync per group) before they are published.
-
-        The returned future resolves once the result is durable; until then a crash may lose
-        it. For bursts (e.g. re-submitting archived scans); a scan uses :meth:`submit_result`.
-        Needs :meth:`start`.
-        """
-        if self._writer is None:
-            raise RuntimeError("start() the courier before submit_result_nowait()")
-        built: dict[str, Any] = {}
-        item = self._result_item(identification, scan_id, time, consignment, extra, built)
-        future: Future[Submitted] = Future()
-        self._jobs.put((item, built, future))
-        return future
-
-    def _write_loop(self) -> None:
-        while True:
-            try:
-                first = self._jobs.get(timeout=IDLE_POLL_S)
-            except queue.Empty:
-                first = None
-            if first is None:  # idle, or the stop sentinel: exit once nothing is queued
-                if self._stop.is_set() and self._jobs.empty():
-                    return
-                continue
-            jobs = [first]
-            while len(jobs) < WRITE_BATCH:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is not None:
-                    jobs.append(job)
-            try:
-                rows = self.outbox.submit_batch([item for item, _, _ in jobs])
-            except Exception as err:  # the futures carry it to the callers
-                for _, _, future in jobs:
-                    future.set_exception(err)
-                continue
-            self._wake.set()
-            for (item, built, future), (row_id, seq) in zip(jobs, rows, strict=True):
-                future.set_result(Submitted(row_id, item.key or "", seq, built["payload"]))
+        return result.submitted(row_id, seq)
 
     # -- waiting -----------------------------------------------------------------------------
 
     def wait_delivered(self, row_ids: set[int] | None = None, timeout: float = 10.0) -> bool:
         """Wait until *row_ids* (default: everything waiting) are acknowledged and removed."""
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(self.clock, timeout)
         while True:
             self._wake.set()
             waiting = len(self.outbox) if row_ids is None else self.outbox.count_of(row_ids)
             if waiting == 0:
                 return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if deadline.expired():
                 return False
-            time.sleep(min(0.02, remaining))
+            self.clock.sleep(min(0.02, deadline.remaining()))
 
     # -- network-thread callback -------------------------------------------------------------
 
@@ -294,13 +246,13 @@ class Courier:
 
     # -- sender thread -----------------------------------------------------------------------
 
-    def _run(self) -> None:
-        last_commit = time.monotonic()
-        while not self._stop.is_set():
+    def _run(self, stopping: threading.Event) -> None:
+        last_commit = self.clock.monotonic()
+        while not stopping.is_set():
             self._wake.wait(IDLE_POLL_S)
             self._wake.clear()
             try:
-                now = time.monotonic()
+                now = self.clock.monotonic()
                 with self._lock:
                     n_acked = len(self._acked)
                 if n_acked >= ACK_BATCH or (n_acked and now - last_commit >= ACK_INTERVAL_S):
@@ -314,7 +266,7 @@ class Courier:
                     self._fill_window()
             except OutboxError:
                 log.exception("outbox failure in the sender; retrying")
-                self._stop.wait(1.0)
+                stopping.wait(1.0)
 
     def _kick_later(self, delay: float) -> None:
         """Make sure the sender wakes within *delay* s to commit parked delivery marks."""
@@ -349,7 +301,8 @@ class Courier:
             self._epoch = epoch
             self._cursor = 0
             self._ahead.clear()
-        while not self._stop.is_set() and self.link.connected and self.link.epoch == epoch:
+        stopping = self._sender.stopping
+        while not stopping.is_set() and self.link.connected and self.link.epoch == epoch:
             with self._lock:
                 room = self.link.window - len(self._inflight_rows)
                 inflight = set(self._inflight_rows)

@@ -7,18 +7,21 @@ unreachable the result simply stays queued for the service or a later flush.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from edge.config.schema import Config
 from edge.identify.result import Identification
+from edge.lifecycle import Deadline, SystemClock
 from edge.publish.client import MqttLink
 from edge.publish.courier import Courier
 from edge.publish.outbox import Outbox, OutboxStats
 from edge.publish.signing import DeviceKey
 from edge.store.data_dir import prepare_data_dir
+
+#: Longest a one-shot command waits for its courier to stop (after the delivery wait), s.
+COURIER_STOP_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ def deliver_result(
     raises for an unreachable broker: the report says whether it was delivered or queued.
     """
     budget = cfg.outbox.flush_timeout_s if timeout is None else timeout
-    deadline = time.monotonic() + budget
+    deadline = Deadline(SystemClock(), budget)
     key = DeviceKey.load_or_create(prepare_data_dir(cfg.device.data_dir))
     with open_outbox(cfg) as outbox:
         courier = Courier(
@@ -82,11 +85,9 @@ def deliver_result(
             sub = courier.submit_result(
                 identification, scan_id=scan_id, consignment=consignment, extra=extra
             )
-            delivered = courier.wait_delivered(
-                {sub.row_id}, timeout=max(0.0, deadline - time.monotonic())
-            )
+            delivered = courier.wait_delivered({sub.row_id}, timeout=deadline.remaining())
         finally:
-            courier.stop(timeout=2.0)
+            courier.stop(COURIER_STOP_S)
         waiting = len(outbox)
     return DeliveryReport(sub.scan_id, sub.seq, delivered, waiting, sub.payload)
 
@@ -94,15 +95,15 @@ def deliver_result(
 def flush_outbox(cfg: Config, timeout: float | None = None) -> FlushReport:
     """Deliver everything queued, waiting at most *timeout* s (default flush_timeout_s)."""
     budget = cfg.outbox.flush_timeout_s if timeout is None else timeout
-    deadline = time.monotonic() + budget
+    deadline = Deadline(SystemClock(), budget)
     key = DeviceKey.load_or_create(prepare_data_dir(cfg.device.data_dir))
     with open_outbox(cfg) as outbox:
         courier = Courier(cfg, MqttLink(cfg, role="oneshot"), outbox, key)
         courier.start()
         try:
-            connected = courier.link.wait_connected(budget)
+            connected = courier.link.wait_connected(deadline.remaining())
             if connected:
-                courier.wait_delivered(None, timeout=max(0.0, deadline - time.monotonic()))
+                courier.wait_delivered(None, timeout=deadline.remaining())
         finally:
-            courier.stop(timeout=2.0)
+            courier.stop(COURIER_STOP_S)
         return FlushReport(connected, courier.delivered, outbox.stats())

@@ -16,22 +16,18 @@ from typing import Any, Final
 
 from edge import __version__
 from edge.identify.result import Identification
+from edge.store.timesource import time_source
 
 SCHEMA_VERSION: Final = 1
 
-#: Message kinds with a schema file.
-KINDS: Final = (
-    "status",
-    "info",
-    "health",
-    "alarm",
-    "scan-result",
-    "cmd-error-response",
-    *(
-        f"cmd-{c}-{d}"
-        for c in ("scan", "ack", "background", "get_spectrum", "ping")
-        for d in ("request", "response")
-    ),
+#: Message kinds with a schema file (``edge/publish/schemas/<kind>.json``): state, results,
+#: and a request and a response schema per remote command.
+KINDS: Final = tuple(
+    sorted(
+        entry.name.removesuffix(".json")
+        for entry in resources.files("edge.publish.schemas").iterdir()
+        if entry.name.endswith(".json")
+    )
 )
 
 
@@ -196,6 +192,7 @@ def result_payload(
         seq=int(seq),
         consignment=consignment,
         historical=False,
+        time_source=time_source(),
     )
     if extra:
         out["extra"] = dict(extra)

@@ -18,18 +18,21 @@ corrupt database file is moved aside with an error log and a fresh one is starte
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from edge.errors import OutboxError
+from edge.lifecycle import Deadline, Worker
 from edge.store.sqlite_files import (
     check_integrity,
     is_corruption,
@@ -162,8 +165,7 @@ class Outbox:
         # waits for its fsync, so the sender never stalls behind a submission.
         self._rlock = threading.Lock()
         self._rdb: sqlite3.Connection | None = None
-        self._closing = threading.Event()
-        self._checkpointer: threading.Thread | None = None
+        self._checkpointer: Worker | None = None
         self.recovered_from: Path | None = None  # where a corrupt file was moved, if any
         self.recovered_rows = 0  # rows read back from that file into the fresh one
         #: Why the last row was moved to the dead letters (for ``health.last_error``).
@@ -236,8 +238,12 @@ class Outbox:
     def _recover(self, aside: Path) -> int:
         """Copy every readable waiting row of a quarantined file into this one, in order."""
         rows: list[tuple[Any, ...]] = []
+        next_seq = 0
         try:
             with readable_copy(aside) as old:
+                with contextlib.suppress(sqlite3.Error, TypeError, ValueError):
+                    row = old.execute("SELECT value FROM meta WHERE name='next_seq'").fetchone()
+                    next_seq = int(row[0]) if row else 0
                 cur = old.execute(
                     "SELECT CAST(topic AS BLOB), payload, qos, alarm, created, "
                     "CAST(key AS BLOB) FROM messages ORDER BY id"
@@ -282,6 +288,10 @@ class Outbox:
                         good,
                     )
                     db.execute("UPDATE meta SET value=value+? WHERE name='count'", (len(good),))
+                    # seq stays monotonic when the old counter could be read
+                    db.execute(
+                        "UPDATE meta SET value=max(value, ?) WHERE name='next_seq'", (next_seq,)
+                    )
                     db.execute("COMMIT")
                 except BaseException:
                     db.execute("ROLLBACK")
@@ -299,13 +309,10 @@ class Outbox:
         return len(good)
 
     def _start_checkpointer(self) -> None:
-        self._closing = threading.Event()
-        self._checkpointer = threading.Thread(
-            target=self._checkpoint_loop, name="outbox-checkpoint", daemon=True
-        )
+        self._checkpointer = Worker("outbox-checkpoint", self._checkpoint_loop)
         self._checkpointer.start()
 
-    def _checkpoint_loop(self) -> None:
+    def _checkpoint_loop(self, stopping: threading.Event) -> None:
         """Copy the WAL into the database file every second (PASSIVE: never blocks others)."""
         try:
             db = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
@@ -314,7 +321,7 @@ class Outbox:
             log.error("outbox %s: no checkpointer (%s); the WAL will grow", self.path, err)
             return
         try:
-            while not self._closing.wait(self.checkpoint_interval_s):
+            while not stopping.wait(self.checkpoint_interval_s):
                 try:
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 except sqlite3.Error as err:
@@ -357,18 +364,21 @@ class Outbox:
             raise OutboxError(f"outbox {self.path} is closed")
         return self._db
 
-    @property
-    def rdb(self) -> sqlite3.Connection:
-        """The read connection (hold ``_rlock``)."""
-        if self._rdb is None:
-            raise OutboxError(f"outbox {self.path} is closed")
-        return self._rdb
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The read connection under its lock; an SQLite error becomes an :class:`OutboxError`."""
+        with self._rlock:
+            if self._rdb is None:
+                raise OutboxError(f"outbox {self.path} is closed")
+            try:
+                yield self._rdb
+            except sqlite3.Error as err:
+                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
 
-    def close(self) -> None:
-        """Close the database (idempotent)."""
+    def close(self, deadline: float | Deadline = 10.0) -> None:
+        """Stop the checkpointer (joined until *deadline*) and close the database; idempotent."""
         if self._checkpointer is not None:
-            self._closing.set()
-            self._checkpointer.join(10.0)
+            self._checkpointer.stop(deadline)
             self._checkpointer = None
         with self._lock, self._rlock:
             if self._db is not None:
@@ -481,11 +491,8 @@ class Outbox:
         return out
 
     def _next_seq(self) -> int:
-        with self._rlock:
-            try:
-                row = self.rdb.execute("SELECT value FROM meta WHERE name='next_seq'").fetchone()
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            row = rdb.execute("SELECT value FROM meta WHERE name='next_seq'").fetchone()
         return int(row[0])
 
     def _trim(self, db: sqlite3.Connection) -> None:
@@ -561,15 +568,12 @@ class Outbox:
         A row that cannot be decoded or fails its checksum is moved to the dead letters
         (counted, reported in ``health``) and delivery goes on with the next one.
         """
-        with self._rlock:
-            try:
-                rows = self.rdb.execute(
-                    "SELECT id, CAST(topic AS BLOB), payload, qos, alarm, created, "
-                    "CAST(key AS BLOB), checksum FROM messages WHERE id > ? ORDER BY id LIMIT ?",
-                    (after_id, limit),
-                ).fetchall()
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            rows = rdb.execute(
+                "SELECT id, CAST(topic AS BLOB), payload, qos, alarm, created, "
+                "CAST(key AS BLOB), checksum FROM messages WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
         good: list[OutboxRow] = []
         bad: list[tuple[int, str]] = []
         for rid, topic, payload, qos, alarm, created, key, checksum in rows:
@@ -621,49 +625,34 @@ class Outbox:
         """How many of the rows *ids* are still waiting."""
         wanted = sorted({int(i) for i in ids})
         total = 0
-        with self._rlock:
-            try:
-                for start in range(0, len(wanted), 500):
-                    chunk = wanted[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    total += int(
-                        self.rdb.execute(
-                            f"SELECT count(*) FROM messages WHERE id IN ({marks})", chunk
-                        ).fetchone()[0]
-                    )
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                total += int(
+                    rdb.execute(
+                        f"SELECT count(*) FROM messages WHERE id IN ({marks})", chunk
+                    ).fetchone()[0]
+                )
         return total
 
     def last_id(self) -> int:
         """Highest row id ever allocated (0 when none)."""
-        with self._rlock:
-            try:
-                row = self.rdb.execute(
-                    "SELECT seq FROM sqlite_sequence WHERE name='messages'"
-                ).fetchone()
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            row = rdb.execute("SELECT seq FROM sqlite_sequence WHERE name='messages'").fetchone()
         return int(row[0]) if row else 0
 
     def __len__(self) -> int:
-        with self._rlock:
-            try:
-                return int(self.rdb.execute("SELECT count(*) FROM messages").fetchone()[0])
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            return int(rdb.execute("SELECT count(*) FROM messages").fetchone()[0])
 
     def stats(self) -> OutboxStats:
         """Counts for ``outbox status`` and the ``health`` message."""
-        with self._rlock:
-            try:
-                db = self.rdb
-                waiting, alarms, oldest = db.execute(
-                    "SELECT count(*), coalesce(sum(alarm), 0), min(created) FROM messages"
-                ).fetchone()
-                meta = dict(db.execute("SELECT name, value FROM meta").fetchall())
-            except sqlite3.Error as err:
-                raise OutboxError(f"outbox {self.path}: cannot read: {err}") from err
+        with self._reading() as rdb:
+            waiting, alarms, oldest = rdb.execute(
+                "SELECT count(*), coalesce(sum(alarm), 0), min(created) FROM messages"
+            ).fetchone()
+            meta = dict(rdb.execute("SELECT name, value FROM meta").fetchall())
         return OutboxStats(
             waiting=int(waiting),
             alarms_waiting=int(alarms),

@@ -22,8 +22,6 @@ from edge.errors import ConfigError
 
 #: Retained state topics, republished on every reconnect.
 RETAINED_KINDS: Final = ("status", "info", "health", "alarm")
-#: Remote commands the contract defines.
-COMMANDS: Final = ("scan", "ack", "background", "get_spectrum", "ping")
 #: Allowed status values.
 STATUS_VALUES: Final = ("online", "offline", "stopped", "maintenance")
 
@@ -85,9 +83,16 @@ class Topics:
         return f"{self.prefix}/cmd/+"
 
     def command_name(self, topic: str) -> str | None:
-        """The command name of a request *topic* of this device, else None."""
+        """The command name if *topic* is exactly ``<prefix>/cmd/<name>``, else None.
+
+        The one parser of command topics: a name is one non-empty topic level without
+        wildcards or NUL. (The commands themselves are listed in
+        :data:`edge.service.commands.contract.COMMANDS`.)
+        """
         head = f"{self.prefix}/cmd/"
         if not topic.startswith(head):
             return None
         name = topic[len(head) :]
-        return name if name and "/" not in name else None
+        if not name or any(c in name for c in "/+#\x00"):
+            return None
+        return name

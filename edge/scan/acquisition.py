@@ -2,9 +2,11 @@
 
 The background is kept with its time and temperature (:class:`Background`) so callers can judge
 when it is too old or too far from the current detector temperature and take a new one (on the
-box: a long press of the scan button with a clean crystal). Where a :class:`SampleHandler`
-exists (simulator stage, replay switch) it empties the crystal and places the sample; on real
-hardware it is None and the officer does both.
+box: a long press of the scan button with a clean crystal). The functions here only drive the
+instrument; what lies on the crystal is the officer's business. A complete reading
+(:func:`acquire_measurement`) asks an :class:`Officer` to clean the crystal before the
+background and to place the sample after it: a person prompted at a terminal on real
+hardware, or :class:`SimulatedOfficer` working the instrument's sample handler.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -64,15 +67,41 @@ class Measurement:
         return max(self.sample.saturated, self.background.frame.saturated)
 
 
+class Officer(Protocol):
+    """The person at the box during a complete reading."""
+
+    def clean_crystal(self) -> None:
+        """Make sure nothing is on the crystal (before the background)."""
+        ...
+
+    def place_sample(self) -> None:
+        """Put the sample on the crystal (after the background)."""
+        ...
+
+
+class SimulatedOfficer:
+    """An officer simulated through an instrument's sample handler: clears the crystal, then
+    places *spec* (None: leaves it as it is)."""
+
+    def __init__(self, samples: SampleHandler, spec: str | None = None) -> None:
+        if spec:
+            samples.check(spec)  # fail before any frame is taken
+        self.samples = samples
+        self.spec = spec
+
+    def clean_crystal(self) -> None:
+        """Take everything off the crystal."""
+        self.samples.clear()
+
+    def place_sample(self) -> None:
+        """Place the sample."""
+        self.samples.place(self.spec)
+
+
 def take_background(
-    instrument: Instrument,
-    handler: SampleHandler | None = None,
-    *,
-    wall_clock: Callable[[], float] = time.time,
+    instrument: Instrument, *, wall_clock: Callable[[], float] = time.time
 ) -> Background:
-    """Dark frame, then the empty crystal (emptied by *handler* when there is one)."""
-    if handler is not None:
-        handler.clear()
+    """Dark frame, then the crystal as it is (clean, for a meaningful background)."""
     dark = instrument.acquire(dark=True)
     frame = instrument.acquire()
     return Background(frame=frame, dark=dark, taken_at=wall_clock())
@@ -81,12 +110,11 @@ def take_background(
 def measure(
     instrument: Instrument,
     background: Background,
-    handler: SampleHandler | None = None,
     *,
     dark: Frame | None = None,
     wall_clock: Callable[[], float] = time.time,
 ) -> Measurement:
-    """Dark frame, then the sample (placed by *handler* when there is one) -> absorbance.
+    """Dark frame, then the crystal as it is (the sample on it) -> absorbance.
 
     T = (S - D_s) / (B - D_b): each single beam loses its own dark, so a background taken at
     another temperature (another dark level) still ratios correctly. *dark* reuses a dark
@@ -94,8 +122,6 @@ def measure(
     """
     if dark is None:
         dark = instrument.acquire(dark=True)
-    if handler is not None:
-        handler.load()
     sample = instrument.acquire()
     if sample.counts.shape != background.frame.counts.shape:
         raise ValueError(
@@ -115,14 +141,22 @@ def measure(
 
 def acquire_measurement(
     instrument: Instrument,
-    handler: SampleHandler | None = None,
+    officer: Officer | None = None,
     background: Background | None = None,
 ) -> Measurement:
     """One complete reading: a new background unless one is given, then the sample.
 
-    A background taken here lends its dark frame to the sample (same settings, seconds apart).
+    *officer* (when given) cleans the crystal before the background and places the sample
+    after it. A background taken here lends its dark frame to the sample (same settings,
+    seconds apart).
     """
     if background is None:
-        background = take_background(instrument, handler)
-        return measure(instrument, background, handler, dark=background.dark)
-    return measure(instrument, background, handler)
+        if officer is not None:
+            officer.clean_crystal()
+        background = take_background(instrument)
+        if officer is not None:
+            officer.place_sample()
+        return measure(instrument, background, dark=background.dark)
+    if officer is not None:
+        officer.place_sample()
+    return measure(instrument, background)

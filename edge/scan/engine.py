@@ -1,40 +1,17 @@
 """What the service needs from the instrument and identification: the scan engine seam.
 
-The service drives a :class:`ScanEngine`; :func:`open_engine` builds the real one from the
-instrument driver (``edge.scan.opener``) and the identification pipeline (``edge.scan.pipeline``).
-Tests drive the service with their own engine, so the service's state machine, MQTT and
-archive are tested without the instrument stack and vice versa.
+The service drives a :class:`ScanEngine`; :class:`edge.scan.pipeline.ScanPipeline` is the real
+one (instrument driver + identification). Tests drive the service with their own engine, so
+the service's state machine, MQTT and archive are tested without the instrument stack and
+vice versa. The seam belongs to the scan package: the service imports it, never the reverse.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
-import numpy.typing as npt
-
-from edge.identify.result import Identification
-
-FloatArray = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class EngineScan:
-    """One finished scan: the decision and the spectra to archive.
-
-    ``wavenumbers``/``spectrum`` are the processed spectrum (absorbance on the library
-    grid); ``raw_wavenumbers`` and ``sample``/``background``/``dark`` the detector counts.
-    """
-
-    identification: Identification
-    wavenumbers: FloatArray
-    spectrum: FloatArray
-    raw_wavenumbers: FloatArray | None = None
-    sample: FloatArray | None = None
-    background: FloatArray | None = None
-    dark: FloatArray | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+from edge.scan.data import ScanData
 
 
 @dataclass(frozen=True)
@@ -61,15 +38,12 @@ class ScanEngine(Protocol):
         ...
 
     def take_background(self) -> dict[str, float]:
-        """Take a new background (and dark) reading; returns quality metrics."""
+        """Take a new background (and dark) reading of the crystal; returns quality metrics."""
         ...
 
-    def scan(self, sample: str | None = None) -> EngineScan:
-        """Acquire and identify what is on the crystal.
-
-        *sample* tells a simulated instrument what lies on its crystal (``NAME[:FRACTION],...``);
-        a real instrument ignores it.
-        """
+    def scan(self, reference: str | None = None) -> ScanData:
+        """Acquire and identify what lies on the crystal; *reference* (the consignment) goes
+        with the scan to the archive and the outbox."""
         ...
 
     def close(self) -> None:

@@ -1,30 +1,133 @@
-"""Open the instrument the configuration names, and reach its sample stage when it has one.
+"""Open the instrument the configuration names, together with its sample handler.
 
 ``driver = "sim"``: the real SPI driver against the wire-level simulator, whose samples by name
 come from the reference library (falling back to ``hal.sim``'s built-in set);
 ``driver = "spi"``: the real front end on ``/dev/spidev<bus>.<cs>`` with its data-ready GPIO;
 ``driver = "replay"``: recorded spectrum files.
+
+:func:`open_instrument` hands back the instrument *and* what changes the crystal's contents
+(its :class:`SampleHandler`: the simulator's stage, the replay driver's switch, or None on
+real hardware, where the officer's hands do it), the way gpiozero hands back the pin factory
+you chose. Whoever simulates the officer (the demo, ``--sample``, tests) places samples
+through it; nothing above this module knows how a simulator works.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from edge.config.schema import InstrumentConfig
-from edge.errors import LibraryError
+from edge.errors import EdgeError, LibraryError
 from hal.bus import DigitalInput, SpiBus
 from hal.clock import Clock, SystemClock
-from hal.errors import DeviceNotFoundError, HalError
+from hal.errors import DeviceNotFoundError
 from hal.instrument import Instrument
-from hal.sim import BUILTIN_SUBSTANCES, AbsorbanceSource, SimSpiBus, Stage, make_simulator
+from hal.sim import BUILTIN_SUBSTANCES, AbsorbanceSource, Stage, make_simulator
 from hal.sim.stage import Resolver
 from hal.spectrometer import SpiSpectrometer
 
 log = logging.getLogger(__name__)
+
+
+class SampleError(EdgeError, ValueError):
+    """A sample cannot be placed: a malformed spec, an unknown substance, or an instrument
+    that cannot place samples by name (only the simulator can)."""
+
+
+class SampleHandler(Protocol):
+    """What changes the contents of the crystal, on instruments that can do it themselves
+    (the simulator's stage, the replay driver's switch). Real hardware has none."""
+
+    def check(self, spec: str) -> None:
+        """Raise :class:`SampleError` unless *spec* could be placed (nothing changes)."""
+        ...
+
+    def place(self, spec: str | None = None) -> None:
+        """Put a sample on the crystal (:class:`SampleError` when that cannot be done)."""
+        ...
+
+    def clear(self) -> None:
+        """Take everything off the crystal (for a background)."""
+        ...
+
+
+class SimulatedCrystal:
+    """The simulator's stage: places ``"NAME[:FRACTION],..."`` (library or built-in names)."""
+
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+
+    def __repr__(self) -> str:
+        return f"<SimulatedCrystal {'empty' if self.stage.empty else 'loaded'}>"
+
+    def check(self, spec: str) -> None:
+        """Parse *spec* and resolve every name, placing nothing."""
+        try:
+            self.stage.check_spec(spec)
+        except (KeyError, ValueError) as err:
+            raise SampleError(str(err.args[0] if err.args else err)) from err
+
+    def place(self, spec: str | None = None) -> None:
+        """Place *spec* (replacing what lay there); None leaves the crystal as it is."""
+        if spec:
+            self.check(spec)  # fail before anything changes
+            self.stage.place_spec(spec)
+
+    def clear(self) -> None:
+        """Take everything off the crystal."""
+        self.stage.remove()
+
+
+class ReplaySwitch:
+    """The replay driver's ``sample_present`` switch: it plays its files, names nothing."""
+
+    def __init__(self, instrument: ReplaySpectrometerLike) -> None:
+        self.instrument = instrument
+
+    def __repr__(self) -> str:
+        return f"<ReplaySwitch sample_present={self.instrument.sample_present}>"
+
+    def check(self, spec: str) -> None:
+        """Always refused: the replay driver plays recorded files, in order."""
+        raise SampleError(f"the replay driver plays its recorded files; it cannot place {spec!r}")
+
+    def place(self, spec: str | None = None) -> None:
+        """Next sample frame plays the next file (*spec* must be None)."""
+        if spec:
+            self.check(spec)
+        self.instrument.sample_present = True
+
+    def clear(self) -> None:
+        """Next frames are backgrounds."""
+        self.instrument.sample_present = False
+
+
+class ReplaySpectrometerLike(Protocol):
+    """What :class:`ReplaySwitch` needs of :class:`hal.replay.ReplaySpectrometer`."""
+
+    sample_present: bool
+
+
+class OpenInstrument(NamedTuple):
+    """An opened instrument and its sample handler (None on real hardware).
+
+    Unpacks as a pair and closes the instrument as a context manager::
+
+        with open_instrument(cfg) as (instrument, samples): ...
+    """
+
+    instrument: Instrument
+    samples: SampleHandler | None
+
+    def __enter__(self) -> OpenInstrument:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.instrument.close()
 
 
 def library_resolver(library_path: Path | None = None) -> Resolver:
@@ -60,8 +163,8 @@ def open_instrument(
     clock: Clock | None = None,
     substances: Resolver | None = None,
     library_path: Path | None = None,
-) -> Instrument:
-    """The instrument named by ``cfg.driver``, opened and configured.
+) -> OpenInstrument:
+    """The instrument named by ``cfg.driver``, opened and configured, with its sample handler.
 
     *substances* resolves sample names for the simulator (default: :func:`library_resolver`
     of *library_path*). Missing hardware raises :class:`~hal.errors.DeviceNotFoundError`.
@@ -77,7 +180,8 @@ def open_instrument(
             atmosphere=cfg.sim.atmosphere,
             substances=substances or library_resolver(library_path),
         )
-        return _spi_driver(cfg, sim.bus, sim.data_ready, clock)
+        driver = _spi_driver(cfg, sim.bus, sim.data_ready, clock)
+        return OpenInstrument(driver, SimulatedCrystal(sim.stage))
     if cfg.driver == "spi":
         from hal.bus import GpioDataReady, SpidevBus
 
@@ -87,13 +191,14 @@ def open_instrument(
         except DeviceNotFoundError:
             bus.close()
             raise
-        return _spi_driver(cfg, bus, line, clock)
+        return OpenInstrument(_spi_driver(cfg, bus, line, clock), None)
     if cfg.driver == "replay":
         from hal.replay import ReplaySpectrometer
 
-        return ReplaySpectrometer(
+        replay = ReplaySpectrometer(
             cfg.replay.files, integration_ms=cfg.integration_ms, coadds=cfg.coadds
         )
+        return OpenInstrument(replay, ReplaySwitch(replay))
     raise ValueError(f"unknown instrument driver {cfg.driver!r}")  # pragma: no cover
 
 
@@ -109,74 +214,3 @@ def _spi_driver(
         timeout_s=cfg.timeout_s,
         retries=cfg.retries,
     )
-
-
-class SampleHandler(Protocol):
-    """Who changes what is on the crystal: the simulator's stage, the replay driver, or
-    nobody (real hardware: the officer does it, prompted by the panel)."""
-
-    def clear(self) -> None:
-        """Empty the crystal (for a background)."""
-        ...
-
-    def load(self) -> None:
-        """Put the sample on the crystal."""
-        ...
-
-
-class SimulatedSample:
-    """Places *spec* (``"NAME[:FRACTION],..."``) on a simulator stage; with None, ``load``
-    leaves the crystal as it is (empty after a background)."""
-
-    def __init__(self, stage: Stage, spec: str | None) -> None:
-        if spec:
-            stage.check_spec(spec)  # fail before any frame is taken
-        self.stage = stage
-        self.spec = spec
-
-    def clear(self) -> None:
-        """Take everything off the crystal."""
-        self.stage.remove()
-
-    def load(self) -> None:
-        """Place the sample (KeyError for an unknown name, ValueError for a bad spec)."""
-        if self.spec:
-            self.stage.place_spec(self.spec)
-
-
-class ReplaySample:
-    """The replay driver's ``sample_present`` switch."""
-
-    def __init__(self, instrument: object) -> None:
-        self.instrument = instrument
-
-    def clear(self) -> None:
-        """Next frames are backgrounds."""
-        self.instrument.sample_present = False  # type: ignore[attr-defined]
-
-    def load(self) -> None:
-        """Next frame plays the next file."""
-        self.instrument.sample_present = True  # type: ignore[attr-defined]
-
-
-def simulator_stage(instrument: Instrument) -> Stage | None:
-    """The sample stage of a simulated instrument, None for anything else."""
-    if isinstance(instrument, SpiSpectrometer):
-        try:
-            bus = instrument.bus
-        except HalError:
-            return None
-        if isinstance(bus, SimSpiBus):
-            return bus.frontend.stage
-    return None
-
-
-def sample_handler(instrument: Instrument, sample: str | None = None) -> SampleHandler | None:
-    """How samples change on *instrument*: the simulator stage (placing *sample*), the replay
-    switch, or None on real hardware. *sample* is only meaningful on the simulator."""
-    stage = simulator_stage(instrument)
-    if stage is not None:
-        return SimulatedSample(stage, sample)
-    if hasattr(instrument, "sample_present"):
-        return ReplaySample(instrument)
-    return None

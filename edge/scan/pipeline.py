@@ -1,14 +1,14 @@
 """The scan pipeline: instrument -> measurement -> quality gates -> identification.
 
 One implementation for the CLI (``spectra-edge scan``, via :func:`run_scan`) and the service
-(:class:`ScanPipeline` is a :class:`edge.scan.engine.ScanEngine`), so publishing only has
-to add ``outbox.submit(...)`` around it.
+(:class:`ScanPipeline` is a :class:`edge.scan.engine.ScanEngine`); both get a
+:class:`~edge.scan.data.ScanData`, so publishing only has to add ``outbox.submit(...)``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -16,42 +16,15 @@ import numpy.typing as npt
 
 from edge.config import Config
 from edge.identify.identifier import Identifier
-from edge.identify.result import Identification
 from edge.identify.setup import build_identifier
-from edge.preprocess.quality import QualityLimits, QualityReport, check_quality
-from edge.scan.acquisition import Background, Measurement, measure, take_background
-from edge.scan.engine import EngineScan, EngineState
-from edge.scan.opener import open_instrument, sample_handler
+from edge.preprocess.quality import QualityLimits, check_quality
+from edge.scan.acquisition import Background, SimulatedOfficer, measure, take_background
+from edge.scan.data import ScanData
+from edge.scan.engine import EngineState
+from edge.scan.opener import SampleError, SampleHandler, open_instrument
 from hal.instrument import Instrument
 
 FloatArray = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class ScanOutcome:
-    """One scan: the decision, the measurement behind it, and the operator's reference."""
-
-    identification: Identification
-    measurement: Measurement
-    quality: QualityReport
-    grid: FloatArray
-    spectrum: FloatArray  # absorbance resampled to the library grid
-    reference: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_engine_scan(self) -> EngineScan:
-        """The service's view of this scan (processed spectrum plus raw counts)."""
-        m = self.measurement
-        return EngineScan(
-            identification=self.identification,
-            wavenumbers=self.grid,
-            spectrum=self.spectrum,
-            raw_wavenumbers=np.asarray(m.wavenumbers, dtype=np.float64),
-            sample=m.sample.counts,
-            background=m.background.frame.counts,
-            dark=m.dark.counts,
-            extra=dict(self.extra),
-        )
 
 
 class ScanPipeline:
@@ -59,6 +32,8 @@ class ScanPipeline:
 
     Keeps the first background of the session as the reference its successors are compared
     with (``background_mismatch``: the crystal was not clean or the optics changed).
+    *samples* is the instrument's sample handler (None on real hardware), kept for whoever
+    simulates the officer; the pipeline itself never changes what lies on the crystal.
     """
 
     def __init__(
@@ -67,26 +42,28 @@ class ScanPipeline:
         identifier: Identifier,
         *,
         limits: QualityLimits | None = None,
+        samples: SampleHandler | None = None,
     ) -> None:
         self.instrument = instrument
         self.identifier = identifier
         self.limits = limits or QualityLimits()
+        self.samples = samples
         self.background: Background | None = None
         self.reference_background: FloatArray | None = None
         self._closed = False
 
     @classmethod
     def open(cls, cfg: Config) -> ScanPipeline:
-        """Instrument and identifier as *cfg* names them."""
+        """Instrument (with its sample handler) and identifier as *cfg* names them."""
         identifier = build_identifier(
             cfg.identify.library, cfg.identify.model, top_k=cfg.identify.top_k
         )
-        instrument = open_instrument(cfg.instrument, library_path=cfg.identify.library)
+        instrument, samples = open_instrument(cfg.instrument, library_path=cfg.identify.library)
         limits = QualityLimits(
             max_background_age_s=cfg.identify.background_max_age_s,
             min_background_similarity=cfg.identify.background_min_similarity,
         )
-        return cls(instrument, identifier, limits=limits)
+        return cls(instrument, identifier, limits=limits, samples=samples)
 
     def identity(self) -> dict[str, Any] | None:
         """Instrument identity for ``info``."""
@@ -105,8 +82,8 @@ class ScanPipeline:
         return EngineState(temperature_c=self.instrument.temperature_c(), background_age_s=age)
 
     def take_background(self) -> dict[str, float]:
-        """New dark + background with an empty crystal; returns its metrics."""
-        self.background = take_background(self.instrument, sample_handler(self.instrument))
+        """New dark + background of the crystal as it is (clean); returns its metrics."""
+        self.background = take_background(self.instrument)
         counts = self.background.frame.counts
         if self.reference_background is None:
             self.reference_background = counts.copy()
@@ -117,13 +94,13 @@ class ScanPipeline:
             "temperature_c": float(self.background.temperature_c),
         }
 
-    def scan_outcome(self, sample: str | None = None, reference: str | None = None) -> ScanOutcome:
-        """Acquire (taking a background first when there is none) and identify."""
+    def scan(self, reference: str | None = None) -> ScanData:
+        """Acquire what lies on the crystal and identify it (taking a background of the
+        crystal as it is first when there is none yet)."""
         if self.background is None:
             self.take_background()
         assert self.background is not None
-        handler = sample_handler(self.instrument, sample)
-        m = measure(self.instrument, self.background, handler)
+        m = measure(self.instrument, self.background)
         report = check_quality(
             m.wavenumbers,
             m.absorbance,
@@ -142,12 +119,17 @@ class ScanPipeline:
         grid = self.identifier.library.grid
         order = np.argsort(m.wavenumbers)
         spectrum = np.interp(grid, m.wavenumbers[order], m.absorbance[order])
-        extra = {"sample": sample} if sample else {}
-        return ScanOutcome(result, m, report, grid, spectrum, reference, extra)
-
-    def scan(self, sample: str | None = None) -> EngineScan:
-        """The service's call: acquire and identify."""
-        return self.scan_outcome(sample).to_engine_scan()
+        return ScanData(
+            wavenumbers=grid,
+            spectrum=spectrum,
+            identification=result,
+            quality=report,
+            raw_wavenumbers=np.asarray(m.wavenumbers, dtype=np.float64),
+            sample=m.sample.counts,
+            background=m.background.frame.counts,
+            dark=m.dark.counts,
+            reference=reference,
+        )
 
     def close(self) -> None:
         """Release the instrument; idempotent."""
@@ -162,10 +144,25 @@ class ScanPipeline:
         self.close()
 
 
-def run_scan(cfg: Config, sample: str | None = None, reference: str | None = None) -> ScanOutcome:
-    """One complete scan on the configured instrument: background, sample, decision."""
+def run_scan(cfg: Config, sample: str | None = None, reference: str | None = None) -> ScanData:
+    """One complete scan on the configured instrument, as ``spectra-edge scan`` runs it:
+    a background of the clean crystal, then the sample, then the decision.
+
+    *sample* (simulator only, ``NAME[:FRACTION],...``) is what the simulated officer places
+    through the instrument's sample handler between the two; :class:`SampleError` when it
+    cannot be placed (checked before any frame is taken).
+    """
     t0 = time.perf_counter()
     with ScanPipeline.open(cfg) as pipe:
-        outcome = pipe.scan_outcome(sample, reference)
-    outcome.extra["seconds"] = round(time.perf_counter() - t0, 3)
-    return outcome
+        if sample and pipe.samples is None:
+            raise SampleError(
+                f"a sample can only be placed on a simulated instrument (driver "
+                f"{cfg.instrument.driver!r}); put it on the crystal by hand"
+            )
+        if pipe.samples is not None:
+            officer = SimulatedOfficer(pipe.samples, sample)
+            officer.clean_crystal()
+            pipe.take_background()
+            officer.place_sample()
+        data = pipe.scan(reference)
+    return replace(data, extra={**data.extra, "seconds": round(time.perf_counter() - t0, 3)})

@@ -3,7 +3,8 @@
 The service runs on the given configuration (by default the embedded one: simulated
 instrument, shipped library and model, broker on localhost:1883) with a mock operator panel.
 A simulated officer takes a background (long press), then puts each sample of a short script
-on the crystal and presses the scan button (short press). A control-room subscriber prints
+on the crystal, through the simulated instrument's sample handler, and presses the scan
+button (short press). A control-room subscriber prints
 every result *as it arrives on the broker*, with its signature checked against the key in
 the device's retained ``info``; at the end the control room acknowledges the alarm. The demo
 exits 0 only if every scan's result arrived.
@@ -16,7 +17,6 @@ import logging
 import queue
 import tempfile
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +33,13 @@ from rich.table import Table
 from controlroom.monitor import check_signature
 from edge.config.schema import Config
 from edge.errors import EdgeError
+from edge.lifecycle import Deadline, SystemClock
 from edge.publish.topics import Topics
-from edge.service.core import Service
+from edge.scan.engine import ScanEngine
+from edge.scan.opener import SampleHandler
+from edge.service.app import Service
 from edge.service.run import engine_factory, open_panel
+from hal.panel import Panel
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,37 @@ SCRIPT: tuple[Step, ...] = (
     Step("TNT", "TNT"),
     Step("empty crystal after cleaning", None, background_first=True),
 )
+
+
+class Crystal:
+    """The simulated officer's hands: the sample handler of the engine the service opened
+    (it is opened again after an instrument fault, so the handler is picked up each time)."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.samples: SampleHandler | None = None
+
+    def open_engine(self) -> ScanEngine:
+        """The service's engine factory: the real pipeline, keeping its sample handler."""
+        pipeline = engine_factory(self.cfg)
+        self.samples = pipeline.samples
+        return pipeline
+
+    def _handler(self) -> SampleHandler:
+        if self.samples is None:
+            raise EdgeError(
+                "the demo's officer needs an instrument that places samples "
+                f"([instrument] driver = 'sim'), not {self.cfg.instrument.driver!r}"
+            )
+        return self.samples
+
+    def clean(self) -> None:
+        """Take everything off the crystal."""
+        self._handler().clear()
+
+    def place(self, spec: str | None) -> None:
+        """Put *spec* on the crystal (None: leave it as it is, e.g. clean)."""
+        self._handler().place(spec)
 
 
 class ControlRoom:
@@ -131,14 +166,13 @@ class ControlRoom:
         self.client.loop_stop()
 
 
-def _press(service: Service, cfg: Config, seconds: float) -> None:
+def _press(panel: Panel | None, cfg: Config, seconds: float) -> None:
     """Press the mock scan button for *seconds* (through gpiozero's mock pin)."""
-    panel = service.panel
-    if panel is None or not hasattr(panel, "factory"):
+    if panel is None or not panel.is_mock:
         raise EdgeError("the demo needs the (mock) operator panel")
     pin = panel.factory.pin(cfg.panel.scan_button)
     pin.drive_low()
-    time.sleep(seconds)
+    SystemClock().sleep(seconds)
     pin.drive_high()
 
 
@@ -179,7 +213,7 @@ def run_demo(
     """Run the scripted demo; 0 when every result arrived on the broker, else 1."""
     console = console or Console()
     steps = SCRIPT[: count if count is not None else len(SCRIPT)]
-    deadline = time.monotonic() + timeout_s
+    deadline = Deadline(SystemClock(), timeout_s)
     with tempfile.TemporaryDirectory(prefix="spectra-edge-demo-") as tmp:
         cfg = cfg.model_copy(
             update={
@@ -192,9 +226,8 @@ def run_demo(
         prefix = Topics.from_config(cfg).prefix
         room = ControlRoom(cfg.mqtt.host, cfg.mqtt.port, prefix)
         panel = open_panel(cfg)
-        service = Service(cfg, lambda: engine_factory(cfg), panel=panel)
-        on_crystal: list[str | None] = [None]
-        service.sample_source = lambda: on_crystal[0]
+        crystal = Crystal(cfg)
+        service = Service(cfg, crystal.open_engine, panel=panel)
         arrived: list[dict[str, Any]] = []
         try:
             if not room.wait_ready(10):
@@ -204,16 +237,18 @@ def run_demo(
             if not service.link.wait_connected(10):
                 raise EdgeError("the service did not connect to the broker")
             console.print("officer: long press (new background, crystal clean)")
-            _press(service, cfg, cfg.panel.long_press_s + 0.3)
+            crystal.clean()
+            _press(panel, cfg, cfg.panel.long_press_s + 0.3)
             for i, step in enumerate(steps, 1):
                 if step.background_first:
                     _wait_idle(service, deadline)
                     console.print("officer: cleans the crystal, long press (new background)")
-                    _press(service, cfg, cfg.panel.long_press_s + 0.3)
+                    crystal.clean()
+                    _press(panel, cfg, cfg.panel.long_press_s + 0.3)
                 _wait_idle(service, deadline)
-                on_crystal[0] = step.sample
+                crystal.place(step.sample)
                 console.print(f"officer: [bold]{step.label}[/] on the crystal, short press")
-                _press(service, cfg, 0.05)
+                _press(panel, cfg, 0.05)
                 result = _next_result(room, deadline)
                 if result is None:
                     console.print(f"[red]no result for scan {i} before the deadline[/]")
@@ -240,16 +275,16 @@ def run_demo(
     return 0 if ok else 1
 
 
-def _wait_idle(service: Service, deadline: float) -> None:
+def _wait_idle(service: Service, deadline: Deadline) -> None:
     """Wait until the scan worker has nothing queued (bounded by *deadline*)."""
-    while time.monotonic() < deadline:
-        if service.idle:
+    while not deadline.expired():
+        if service.worker.idle:
             return
-        time.sleep(0.05)
+        deadline.clock.sleep(min(0.05, deadline.remaining()))
 
 
-def _next_result(room: ControlRoom, deadline: float) -> dict[str, Any] | None:
+def _next_result(room: ControlRoom, deadline: Deadline) -> dict[str, Any] | None:
     try:
-        return room.results.get(timeout=max(0.0, deadline - time.monotonic()))
+        return room.results.get(timeout=deadline.remaining())
     except queue.Empty:
         return None

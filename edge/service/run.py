@@ -1,9 +1,9 @@
 """``spectra-edge run``: the service process, as systemd starts it.
 
 Logs go to stdout (the journal) at ``logging.level``; SIGTERM and SIGINT stop it cleanly
-(``stopped`` published, threads joined within a deadline, exit 0). A missing panel or
-instrument does not stop it: the first is logged, the second is an instrument fault that
-is retried.
+(``stopped`` published, threads joined within one deadline that starts at the signal, exit
+0). A missing panel or instrument does not stop it: the first is logged, the second is an
+instrument fault that is retried.
 """
 
 from __future__ import annotations
@@ -13,12 +13,16 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from edge.config.schema import Config
-from edge.scan.engine import ScanEngine
-from edge.service.core import Service
+from edge.lifecycle import Deadline, SystemClock
+from edge.service.app import STOP_TIMEOUT_S, Service
 from hal.errors import PanelError
 from hal.panel import Panel
+
+if TYPE_CHECKING:
+    from edge.scan.pipeline import ScanPipeline
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +58,34 @@ def open_panel(cfg: Config) -> Panel | None:
         return None
 
 
-def engine_factory(cfg: Config) -> ScanEngine:
-    """The real engine: instrument + identification (:class:`edge.scan.pipeline.ScanPipeline`)."""
+def engine_factory(cfg: Config) -> ScanPipeline:
+    """The real engine: instrument + identification (:class:`edge.scan.pipeline.ScanPipeline`),
+    with the instrument's sample handler for whoever simulates the officer."""
     from edge.scan.pipeline import ScanPipeline
 
     return ScanPipeline.open(cfg)
 
 
+def run_until(service: Service, stop: threading.Event, deadline: list[Deadline]) -> None:
+    """Start *service*, block until *stop* is set, then stop it within the deadline the
+    signal started (``deadline[0]`` when the handler set one, else :data:`STOP_TIMEOUT_S`)."""
+    service.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        service.stop(deadline[0] if deadline else STOP_TIMEOUT_S)
+
+
 def run_service(cfg: Config, stop: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or *stop*); returns the exit status."""
     stop = stop or threading.Event()
+    deadline: list[Deadline] = []  # the stop deadline, started by the signal
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("signal %s: stopping", signal.Signals(signum).name)
+        if not deadline:
+            deadline.append(Deadline(SystemClock(), STOP_TIMEOUT_S))
         stop.set()
 
     if threading.current_thread() is threading.main_thread():
@@ -75,7 +94,7 @@ def run_service(cfg: Config, stop: threading.Event | None = None) -> int:
     panel = open_panel(cfg)
     service = Service(cfg, lambda: engine_factory(cfg), panel=panel)
     try:
-        service.run_until(stop)
+        run_until(service, stop, deadline)
     finally:
         if panel is not None:
             panel.close()

@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 from edge.config.schema import ArchiveConfig, Config
 from edge.errors import EdgeError
+from edge.scan.data import ScanData
 from edge.store.sqlite_files import (
     check_integrity,
     is_corruption,
@@ -50,9 +51,6 @@ FloatArray = npt.NDArray[np.float64]
 
 #: File name of the archive inside ``device.data_dir``.
 ARCHIVE_FILE = "archive.sqlite"
-
-#: Array names a record may carry, in the blob.
-ARRAY_NAMES = ("wavenumbers", "spectrum", "raw_wavenumbers", "sample", "background", "dark")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scans (
@@ -84,39 +82,25 @@ class ScanNotFoundError(EdgeError, KeyError):
 
 @dataclass(frozen=True)
 class ScanRecord:
-    """One archived scan.
-
-    ``wavenumbers``/``spectrum`` are the processed spectrum (absorbance on the library grid);
-    ``raw_wavenumbers`` with ``sample``/``background``/``dark`` are the detector counts per
-    pixel, when the scan had them. ``created`` is Unix time (UTC seconds).
-    """
+    """One archived scan: its id and time (Unix seconds, UTC), the result exactly as
+    published (signature included), and the scan's spectra and consignment reference
+    (:class:`~edge.scan.data.ScanData`; read back, it carries no identification object)."""
 
     scan_id: str
     created: float
     result: dict[str, Any]
-    wavenumbers: FloatArray
-    spectrum: FloatArray
-    reference: str | None = None
-    raw_wavenumbers: FloatArray | None = None
-    sample: FloatArray | None = None
-    background: FloatArray | None = None
-    dark: FloatArray | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    data: ScanData
+
+    @property
+    def reference(self) -> str | None:
+        """The consignment reference given with the scan."""
+        return self.data.reference
 
     @property
     def status(self) -> str | None:
         """The result's status (identified, mixture, no_match, rejected), if it has one."""
         s = self.result.get("status")
         return s if isinstance(s, str) else None
-
-    def arrays(self) -> dict[str, FloatArray]:
-        """The arrays this record carries, by name (absent ones left out)."""
-        out: dict[str, FloatArray] = {}
-        for name in ARRAY_NAMES:
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = np.asarray(value, dtype=np.float64)
-        return out
 
 
 @dataclass(frozen=True)
@@ -247,7 +231,7 @@ class Archive:
     def put(self, record: ScanRecord) -> int:
         """Store *record* (replacing one with the same id), prune; returns rows pruned."""
         try:
-            blob = _pack(record.arrays())
+            blob = _pack(record.data.arrays())
             result = json.dumps(record.result, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as err:
             raise ArchiveError(f"scan {record.scan_id} cannot be stored: {err}") from err
@@ -331,18 +315,16 @@ class Archive:
             raise ArchiveError(f"scan {scan_id!r} is stored but unreadable: {err}") from err
         if "wavenumbers" not in arrays or "spectrum" not in arrays:
             raise ArchiveError(f"scan {scan_id!r} has no processed spectrum")
-        return ScanRecord(
-            scan_id=row[0],
-            created=row[1],
-            reference=row[2],
-            result=result,
+        data = ScanData(
             wavenumbers=arrays["wavenumbers"],
             spectrum=arrays["spectrum"],
             raw_wavenumbers=arrays.get("raw_wavenumbers"),
             sample=arrays.get("sample"),
             background=arrays.get("background"),
             dark=arrays.get("dark"),
+            reference=row[2],
         )
+        return ScanRecord(scan_id=row[0], created=row[1], result=result, data=data)
 
     def list(self, limit: int | None = None) -> list[ScanSummary]:
         """Archived scans, newest first (at most *limit*)."""
@@ -404,13 +386,14 @@ def spectrum_record(record: ScanRecord, what: str = "spectrum") -> SpectrumRecor
 
     The title and metadata carry the scan id, time, consignment reference and result.
     """
+    data = record.data
     if what == "spectrum":
-        x, y, units = record.wavenumbers, record.spectrum, "absorbance"
+        x, y, units = data.wavenumbers, data.spectrum, "absorbance"
     elif what in EXPORT_KINDS:
-        raw = getattr(record, what)
-        if raw is None or record.raw_wavenumbers is None:
+        raw = getattr(data, what)
+        if raw is None or data.raw_wavenumbers is None:
             raise ArchiveError(f"scan {record.scan_id!r} has no raw {what} counts")
-        x, y, units = record.raw_wavenumbers, raw, "counts"
+        x, y, units = data.raw_wavenumbers, raw, "counts"
     else:
         raise ArchiveError(f"unknown spectrum kind {what!r}; choose from {EXPORT_KINDS}")
     order = np.argsort(x, kind="stable")

@@ -152,9 +152,3 @@ def make_samples(
     y_fam[f_arr >= 0] = 0.0
     y_fam[np.flatnonzero(f_arr >= 0), f_arr[f_arr >= 0]] = 1.0
     return Samples(x, y_sub, y_fam, np.array(kinds), s, f_arr)
-
-
-def clean_vectors(view: LibraryView, spec: Spec) -> npt.NDArray[np.float32]:
-    """The library's own spectra, preprocessed (no perturbation)."""
-    x, _ = preprocess_many(view.grid, view.spectra, spec, valid=view.valid)
-    return x

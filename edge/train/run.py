@@ -15,7 +15,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,24 +33,13 @@ from edge.identify.manifest import (
 from edge.preprocess.chain import DEFAULT_SPEC, Spec, spec_grid, validate_spec
 from edge.train.augment import AugmentSpec
 from edge.train.dataset import LibraryView, Samples, make_samples
+from edge.train.settings import TrainSettings, build_arg_parser
+from spectra_io.atomic import replace_dir
 
 log = logging.getLogger(__name__)
 
 #: int8 is the device default when it loses at most this much validation top-1 vs float32.
 INT8_MAX_ACCURACY_LOSS = 0.01
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Sizes of the training run (defaults: the shipped model)."""
-
-    epochs: int = 30
-    per_substance: int = 120
-    analogues_per_family: int = 400
-    unknowns: int = 600
-    val_per_substance: int = 25
-    seed: int = 1234
-    batch_size: int = 64
 
 
 def train(
@@ -209,7 +197,7 @@ def train(
         ModelManifest.model_validate(json.loads(manifest.model_dump_json()))  # re-check
         save_manifest(manifest, tmp)
         os.chmod(tmp, 0o755)
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir)  # fsync, swap, rollback on failure
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -263,55 +251,6 @@ def _choose_variant(variants: dict[str, VariantInfo]) -> tuple[str, str]:
         f"int8 loses more than {INT8_MAX_ACCURACY_LOSS:.0%} against float32 ({figures}); "
         "the classifier costs well under a millisecond either way, so accuracy wins"
     )
-
-
-def _replace_dir(tmp: Path, out_dir: Path) -> None:
-    """Rename *tmp* to *out_dir*, replacing an existing directory atomically enough."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        os.rename(out_dir, old)
-    os.rename(tmp, out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def build_arg_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """Arguments of the training script (shared with ``spectra-edge train``)."""
-    p = parser or argparse.ArgumentParser(
-        prog="train_model.py", description="Train the spectra-edge TFLite classifier."
-    )
-    d = TrainSettings()
-    p.add_argument("--library", required=True, metavar="LIB", help="reference library directory")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="model directory to write")
-    p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (default {d.epochs})")
-    p.add_argument(
-        "--per-substance",
-        type=int,
-        default=d.per_substance,
-        help=f"augmented spectra per substance (default {d.per_substance})",
-    )
-    p.add_argument(
-        "--analogues-per-family",
-        type=int,
-        default=d.analogues_per_family,
-        help=f"synthetic family analogues per family (default {d.analogues_per_family})",
-    )
-    p.add_argument(
-        "--unknowns",
-        type=int,
-        default=d.unknowns,
-        help=f"random-band unknown spectra (default {d.unknowns})",
-    )
-    p.add_argument(
-        "--val-per-substance",
-        type=int,
-        default=d.val_per_substance,
-        help=f"validation spectra per substance (default {d.val_per_substance})",
-    )
-    p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
-    p.add_argument("--model-version", default=None, help="version string (default: date)")
-    return p
 
 
 def run_from_args(args: argparse.Namespace) -> int:

@@ -42,13 +42,33 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Simulator:
-    """A front end with its bus and data-ready line, ready to hand to the driver."""
+    """A front end with its bus and data-ready line, ready to hand to the driver.
+
+    Make one with :func:`make_simulator`; it stands where the real hardware is wired::
+
+        real front end                       simulator
+        /dev/spidev0.0 (SpidevBus)           sim.bus         (SimSpiBus)
+        DRDY on GPIO25 (GpioDataReady)       sim.data_ready  (SimDataReady)
+        the crystal                          sim.stage       (place / remove samples)
+        a bad cable, old firmware, ...       sim.faults      (inject Fault.*)
+        time                                 sim.clock       (FakeClock: no real waiting)
+
+    ``SpiSpectrometer(sim.bus, sim.data_ready, sim.clock)`` is the real driver on top of it.
+    """
 
     frontend: FrontEnd
     bus: SimSpiBus
     data_ready: SimDataReady
+
+    def __repr__(self) -> str:
+        fe = self.frontend
+        state = "unplugged" if fe.unplugged else "closed" if self.bus.closed else "plugged in"
+        return (
+            f"<hal.sim.Simulator {fe.MODEL} {fe.serial} {fe.pixels} px x {fe.bits} bit, "
+            f"{fe.temperature_c:g} °C, clock {type(fe.clock).__name__}, {state}>"
+        )
 
     @property
     def clock(self) -> Clock:
@@ -67,6 +87,8 @@ class Simulator:
 
 
 def make_simulator(**frontend_kwargs: Any) -> Simulator:
-    """A :class:`FrontEnd` (keyword arguments as its constructor) with bus and line."""
+    """A :class:`FrontEnd` (keyword arguments as its constructor: ``clock``, ``pixels``,
+    ``bits``, ``seed``, ``temperature_c``, ``atmosphere``, ``substances``, ...) with its bus
+    and data-ready line; the simulator's entry point."""
     fe = FrontEnd(**frontend_kwargs)
     return Simulator(fe, SimSpiBus(fe), SimDataReady(fe))

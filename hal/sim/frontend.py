@@ -23,9 +23,6 @@ from hal.sim.optics import Atmosphere, OpticsParams, render_scan_mean
 from hal.sim.stage import Resolver, Stage
 from hal.sim.substances import BUILTIN_SUBSTANCES, AbsorbanceSource, FloatArray
 
-READOUT_US_PER_SCAN = 200  # detector readout after each scan
-FRAME_OVERHEAD_US = 1000  # frame set-up and CRC
-
 
 class Fault(Enum):
     """Faults the simulator injects on demand (see :meth:`Faults.inject`)."""
@@ -125,8 +122,7 @@ class FrontEnd:
         optics: OpticsParams | None = None,
         response_latency_s: float = 0.0,
     ) -> None:
-        if not 1024 <= pixels <= 4096 or bits not in (16, 32):
-            raise ValueError(f"unsupported geometry {pixels} x {bits} bit")
+        p.LIMITS.check_geometry(pixels, bits)  # ValueError
         self.clock: Clock = clock or SystemClock()
         self.pixels = pixels
         self.bits = bits
@@ -297,7 +293,8 @@ class FrontEnd:
         if len(payload) != 4:
             return p.Status.BAD_ARGUMENT, b""
         value = int.from_bytes(payload, "little")
-        if not 100 <= value <= 10_000_000:
+        lo, hi = p.LIMITS.integration_us
+        if not lo <= value <= hi:
             return p.Status.BAD_ARGUMENT, b""
         if self._busy():
             return p.Status.BUSY, b""
@@ -308,7 +305,8 @@ class FrontEnd:
         if len(payload) != 2:
             return p.Status.BAD_ARGUMENT, b""
         value = int.from_bytes(payload, "little")
-        if not 1 <= value <= 1024:
+        lo, hi = p.LIMITS.coadds
+        if not lo <= value <= hi:
             return p.Status.BAD_ARGUMENT, b""
         if self._busy():
             return p.Status.BUSY, b""
@@ -326,12 +324,8 @@ class FrontEnd:
     def _start(self, _: bytes) -> tuple[int, bytes]:
         if self._busy():
             return p.Status.BUSY, b""
-        duration_us = (
-            self.integration_us * self.coadds
-            + READOUT_US_PER_SCAN * self.coadds
-            + FRAME_OVERHEAD_US
-        )
-        if duration_us > 0xFFFFFFFF:
+        duration_us = p.LIMITS.frame_duration_us(self.integration_us, self.coadds)
+        if duration_us > p.LIMITS.max_frame_us:
             return p.Status.BAD_ARGUMENT, b""
         self._frame_id = (self._frame_id + 1) & 0xFFFF
         info, data = self._render(self._frame_id)
@@ -358,7 +352,7 @@ class FrontEnd:
         acq = self._acq
         if acq is None or acq.frame_id != frame_id or self.clock.monotonic() < acq.ready_at:
             return p.Status.NO_FRAME, b""
-        if not 0 < length <= p.MAX_CHUNK or offset + length > len(acq.data):
+        if not 0 < length <= p.LIMITS.max_chunk or offset + length > len(acq.data):
             return p.Status.BAD_ARGUMENT, b""
         data = acq.data[offset : offset + length]
         if self.faults.take(Fault.TRUNCATED_FRAME):
@@ -452,8 +446,8 @@ class SimSpiBus:
         """One transfer with chip-select held."""
         if self.closed:
             raise DeviceNotFoundError(f"{self.label}: bus is closed")
-        if len(data) > p.MAX_TRANSFER:
-            raise OSError(f"transfer of {len(data)} bytes exceeds spidev's {p.MAX_TRANSFER}")
+        if len(data) > p.LIMITS.max_transfer:
+            raise OSError(f"transfer of {len(data)} bytes exceeds spidev's {p.LIMITS.max_transfer}")
         return list(self.frontend.transfer(bytes(data)))
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edge.preprocess.grid import STANDARD_GRID
+from edge.scan.data import ScanData
 from edge.store.archive import Archive, ArchiveError, ScanNotFoundError, ScanRecord
 
 
@@ -19,15 +20,17 @@ def make_record(scan_id: str, created: float, seed: int = 0, pixels: int = 1024)
     return ScanRecord(
         scan_id=scan_id,
         created=created,
-        reference=f"CONT-{seed}",
         result={"status": "identified", "confidence": 0.9, "substance": {"name": "lactose"}},
-        wavenumbers=STANDARD_GRID.copy(),
-        spectrum=rng.random(STANDARD_GRID.size),
-        raw_wavenumbers=raw_x,
-        # noise makes the blob incompressible enough for the size bound to matter
-        sample=rng.normal(20000, 500, pixels),
-        background=rng.normal(30000, 500, pixels),
-        dark=rng.normal(200, 5, pixels),
+        data=ScanData(
+            reference=f"CONT-{seed}",
+            wavenumbers=STANDARD_GRID.copy(),
+            spectrum=rng.random(STANDARD_GRID.size),
+            raw_wavenumbers=raw_x,
+            # noise makes the blob incompressible enough for the size bound to matter
+            sample=rng.normal(20000, 500, pixels),
+            background=rng.normal(30000, 500, pixels),
+            dark=rng.normal(200, 5, pixels),
+        ),
     )
 
 
@@ -48,19 +51,20 @@ def test_round_trip_keeps_every_array_and_the_result(tmp_path: Path) -> None:
     assert got.result == rec.result
     assert got.reference == "CONT-3"
     assert got.status == "identified"
-    np.testing.assert_array_equal(got.spectrum, rec.spectrum)
-    np.testing.assert_array_equal(got.wavenumbers, rec.wavenumbers)
+    np.testing.assert_array_equal(got.data.spectrum, rec.data.spectrum)
+    np.testing.assert_array_equal(got.data.wavenumbers, rec.data.wavenumbers)
     for name in ("raw_wavenumbers", "sample", "background", "dark"):
-        np.testing.assert_array_equal(getattr(got, name), getattr(rec, name))
+        np.testing.assert_array_equal(getattr(got.data, name), getattr(rec.data, name))
+    assert got.data.identification is None  # the published result is the record's
 
 
 def test_record_without_raw_counts(tmp_path: Path) -> None:
-    rec = ScanRecord("s-2", 1.0e9, {"status": "no_match"}, STANDARD_GRID, np.zeros(838))
+    rec = ScanRecord("s-2", 1.0e9, {"status": "no_match"}, ScanData(STANDARD_GRID, np.zeros(838)))
     with Archive(tmp_path / "a.sqlite", clock=Clock(1.0e9)) as ar:
         ar.put(rec)
         got = ar.get("s-2")
-    assert got.sample is None and got.raw_wavenumbers is None
-    assert got.spectrum.shape == (838,)
+    assert got.data.sample is None and got.data.raw_wavenumbers is None
+    assert got.data.spectrum.shape == (838,) and got.reference is None
 
 
 def test_missing_scan_is_a_typed_error(tmp_path: Path) -> None:
@@ -145,7 +149,7 @@ def test_damaged_pages_are_detected(tmp_path: Path) -> None:
 
 
 def test_unserialisable_result_is_an_archive_error(tmp_path: Path) -> None:
-    rec = ScanRecord("bad", 1.0, {"x": float("nan")}, STANDARD_GRID, np.zeros(838))
+    rec = ScanRecord("bad", 1.0, {"x": float("nan")}, ScanData(STANDARD_GRID, np.zeros(838)))
     with Archive(tmp_path / "a.sqlite") as ar, pytest.raises(ArchiveError):
         ar.put(rec)
 
@@ -188,17 +192,17 @@ def test_export_jcamp_reads_back_with_an_independent_reader(tmp_path: Path) -> N
         out = ar.export("exp-1", tmp_path / "exp-1.jdx")
         raw = ar.export("exp-1", tmp_path / "exp-1-sample.jdx", what="sample")
     data = jcamp.readfile(str(out))
-    np.testing.assert_allclose(data["x"], rec.wavenumbers, atol=1e-3)
-    np.testing.assert_allclose(data["y"], rec.spectrum, atol=1e-4)
+    np.testing.assert_allclose(data["x"], rec.data.wavenumbers, atol=1e-3)
+    np.testing.assert_allclose(data["y"], rec.data.spectrum, atol=1e-4)
     assert "exp-1" in data["title"]
     sample = jcamp.readfile(str(raw))
-    np.testing.assert_allclose(sample["y"], rec.sample, rtol=1e-4)
+    np.testing.assert_allclose(sample["y"], rec.data.sample, rtol=1e-4)
 
 
 def test_export_csv_and_errors(tmp_path: Path) -> None:
     from spectra_io import read_spectrum
 
-    bare = ScanRecord("bare", 1.0e9, {"status": "rejected"}, STANDARD_GRID, np.ones(838))
+    bare = ScanRecord("bare", 1.0e9, {"status": "rejected"}, ScanData(STANDARD_GRID, np.ones(838)))
     with Archive(tmp_path / "a.sqlite", clock=Clock(1.0e9)) as ar:
         ar.put(bare)
         ar.export("bare", tmp_path / "bare.csv")

@@ -13,6 +13,7 @@ from small_disk import fill, small_tmpfs
 
 from edge.errors import OutboxError
 from edge.publish.outbox import Outbox
+from edge.scan.data import ScanData
 from edge.store.archive import Archive, ArchiveError, ScanRecord
 from edge.store.data_dir import ensure_reserve, prepare_data_dir
 from edge.store.sqlite_files import RESERVE_FILE
@@ -24,8 +25,7 @@ def _record(i: int) -> ScanRecord:
         scan_id=f"s-{i}",
         created=1_796_000_000.0 + i,
         result={"status": "identified", "n": i},
-        wavenumbers=np.linspace(650, 4000, 838),
-        spectrum=rng.random(838),
+        data=ScanData(wavenumbers=np.linspace(650, 4000, 838), spectrum=rng.random(838)),
     )
 
 

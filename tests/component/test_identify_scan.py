@@ -39,9 +39,11 @@ def test_scan_pipeline_identifies_mixes_and_rejects(cfg_file: Path) -> None:
         cutter = next(
             e.name for e in pipe.identifier.library.entries if e.category == "cutting_agent"
         )
-        empty = pipe.scan_outcome(None).identification  # the simulator starts with a clean crystal
+        assert pipe.samples is not None  # the simulator's: the test is the officer
+        empty = pipe.scan().decision  # the simulator starts with a clean crystal
         assert empty.status == "rejected" and empty.reason == "no_sample"
-        single = pipe.scan_outcome(drug, reference="CONT-42")
+        pipe.samples.place(drug)
+        single = pipe.scan(reference="CONT-42")
         assert single.identification.status == "identified"
         assert single.identification.substance is not None
         assert (
@@ -52,12 +54,17 @@ def test_scan_pipeline_identifies_mixes_and_rejects(cfg_file: Path) -> None:
             single.reference == "CONT-42"
             and single.spectrum.shape == pipe.identifier.library.grid.shape
         )
+        assert single.quality is not None
         assert single.quality.ok and "snr" in single.quality.metrics
-        mix = pipe.scan_outcome(f"{drug}:0.5,{cutter}:0.5").identification
+        assert single.sample is not None and single.raw_wavenumbers is not None
+        assert single.sample.shape == single.raw_wavenumbers.shape
+        pipe.samples.place(f"{drug}:0.5,{cutter}:0.5")
+        mix = pipe.scan().decision
         assert mix.status == "mixture" and {m.name for m in mix.mixture} == {drug, cutter}
         assert mix.severity == "alarm"
-        engine_scan = pipe.scan(drug)
-        assert engine_scan.sample is not None and engine_scan.identification.status == "identified"
+        pipe.samples.place(drug)
+        again = pipe.scan()
+        assert again.sample is not None and again.decision.status == "identified"
         assert pipe.state().background_age_s is not None
     assert drug in names
 
@@ -66,7 +73,7 @@ def test_scan_pipeline_identifies_mixes_and_rejects(cfg_file: Path) -> None:
 def test_run_scan_and_cli_scan_json(cfg_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = load_config(cfg_file)
     out = run_scan(cfg, None)
-    assert out.identification.status == "rejected" and out.extra["seconds"] > 0
+    assert out.decision.status == "rejected" and out.extra["seconds"] > 0
     code = main(["scan", "--config", str(cfg_file), "--json", "--reference", "CONT-7"])
     obj = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and obj["status"] == "rejected" and obj["reason"] == "no_sample"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -263,3 +264,67 @@ def test_build_from_real_enfsi_records(tmp_path: Path) -> None:
     assert 1700 <= grid[carbonyl][int(np.argmax(a[carbonyl]))] <= 1740  # ester C=O bands
     assert all(e.valid_range is not None for e in lib.entries)
     assert np.all(np.isfinite(lib.spectra))
+
+
+# --- issue 8: a bad file never stops a build; side-car tables are not spectra ---------------
+
+
+def test_a_json_number_with_400_digits_skips_that_file_only(sources: Path, tmp_path: Path) -> None:
+    record = _json_record("Huge", "other", A_ONE)
+    text = json.dumps(record).replace('"firstX": 600.0', '"firstX": 1' + "0" * 399)
+    (sources / "huge.json").write_text(text)
+    report = build_library([sources], tmp_path / "lib")
+    assert len(report.entries) == 3
+    (problem,) = report.problems
+    assert Path(problem.path).name == "huge.json" and problem.kind == "unreadable"
+    assert "number of 400 characters" in problem.reason
+
+
+def test_any_exception_in_reading_a_file_skips_that_file_only(
+    sources: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edge.library.build as build
+
+    real = build.read_spectrum
+
+    def flaky(path: Path) -> SpectrumRecord:
+        if Path(path).name == "two.csv":
+            raise RuntimeError("disk controller on fire")
+        return real(path)
+
+    monkeypatch.setattr(build, "read_spectrum", flaky)
+    report = build_library([sources], tmp_path / "lib")
+    assert sorted(e.name for e in report.entries) == ["Compound one", "Compound three"]
+    (problem,) = report.problems
+    assert problem.kind == "unexpected" and "RuntimeError" in problem.reason
+    assert "disk controller on fire" in problem.reason
+    assert "1 skipped (1 unexpected)" in report.summary()
+
+
+def test_sidecar_tables_among_the_spectra_are_ignored_not_skipped(
+    sources: Path, tmp_path: Path
+) -> None:
+    meta = sources / "metadata.csv"
+    meta.write_text("file,name,category\none,Renamed one,precursor\n")
+    (sources / "other_notes.csv").write_text("# notes\nname,notes\nCompound two,from a test\n")
+    report = build_library([sources], tmp_path / "lib", meta)
+    assert report.problems == []
+    assert sorted(Path(p.path).name for p in report.ignored) == ["metadata.csv", "other_notes.csv"]
+    assert all(p.kind == "not a spectrum" for p in report.ignored)
+    assert report.files_read == 3
+    assert load_library(tmp_path / "lib").entry("renamed one").category == "precursor"
+    assert report.summary() == "3 entries from 3 file(s), 0 skipped, 2 ignored (not a spectrum)"
+
+
+def test_a_file_read_with_a_warning_is_imported_and_the_warning_reported(
+    sources: Path, tmp_path: Path
+) -> None:
+    from paths import TEST_DATA
+
+    shutil.copy(TEST_DATA / "jcamp" / "public" / "jtpolysd.jdx", sources / "polyethylene.jdx")
+    report = build_library([sources], tmp_path / "lib", default_category="benign")
+    assert report.problems == [] and len(report.entries) == 4
+    (warning,) = report.warnings
+    assert Path(warning.path).name == "polyethylene.jdx" and warning.line == 18
+    assert "FIRSTY" in warning.reason and warning.kind == "warning"
+    assert report.summary().endswith(", 1 warning(s)")

@@ -138,39 +138,3 @@ def test_stop_is_prompt_without_broker(tmp_path: Path, role: str) -> None:
     link.stop()
     assert time.monotonic() - t0 < 2.5
     link.stop()  # idempotent
-
-
-def test_group_commit_path_delivers_in_order(tmp_path: Path, mosquitto: Broker) -> None:
-    sub = Subscriber(mosquitto.port, [f"{PREFIX}/scan/result"])
-    sub.wait_subscribed()
-    courier = _courier(tmp_path, mosquitto.port)
-    courier.start()
-    try:
-        assert courier.link.wait_connected(10)
-        futures = [
-            courier.submit_result_nowait(make_identification(i), consignment=f"N{i}")
-            for i in range(300)
-        ]
-        done = [f.result(timeout=30) for f in futures]
-        got = sub.wait_count(f"{PREFIX}/scan/result", 300, timeout=30)
-    finally:
-        courier.stop()
-        courier.outbox.close()
-        sub.close()
-    assert [d.seq for d in done] == list(range(1, 301))
-    payloads = [m.json() for m in got]
-    assert [p["consignment"] for p in payloads] == [f"N{i}" for i in range(300)]
-    assert [p["scan_id"] for p in payloads] == [d.scan_id for d in done]
-    assert all(p["historical"] is False for p in payloads)
-
-
-def test_stop_commits_queued_results(tmp_path: Path) -> None:
-    from mosquitto_broker import free_port
-
-    courier = _courier(tmp_path, free_port())  # no broker: everything stays queued
-    courier.start()
-    futures = [courier.submit_result_nowait(make_identification(i)) for i in range(50)]
-    courier.stop()
-    assert all(f.done() and f.exception() is None for f in futures)
-    assert len(courier.outbox) == 50
-    courier.outbox.close()

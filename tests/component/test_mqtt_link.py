@@ -13,8 +13,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge.publish import Command, MqttLink
+from edge.publish import CommandMessage, MqttLink
 from edge.publish.messages import response_payload, status_payload
+from edge.publish.signing import canonical_json
 
 PREFIX = "customs/post-1/dev-1"
 
@@ -22,15 +23,16 @@ PREFIX = "customs/post-1/dev-1"
 def test_command_round_trip_with_correlation_data(tmp_path: Path, mosquitto: Broker) -> None:
     cfg = make_config(tmp_path, mosquitto.port)
     link = MqttLink(cfg)
-    seen: list[Command] = []
+    seen: list[CommandMessage] = []
     handled = threading.Event()
 
-    def handler(cmd: Command) -> None:
-        seen.append(cmd)
-        link.respond(
-            cmd,
-            response_payload(cmd.name, "dev-1", "post-1", result={"uptime_s": 1.0, "version": "t"}),
-        )
+    def handler(msg: CommandMessage) -> None:
+        seen.append(msg)
+        name = link.topics.command_name(msg.topic)
+        assert name is not None
+        body = response_payload(name, "dev-1", "post-1", result={"uptime_s": 1.0, "version": "t"})
+        reply_to = msg.response_topic or link.topics.cmd_response(name)
+        link.respond(reply_to, canonical_json(body), msg.correlation_data)
         handled.set()
 
     link.subscribe_commands(handler)
@@ -60,9 +62,10 @@ def test_command_round_trip_with_correlation_data(tmp_path: Path, mosquitto: Bro
         requester.disconnect()
         link.stop()
         sub.close()
-    assert [c.name for c in seen] == ["ping", "ping"]
+    assert [m.topic for m in seen] == [f"{PREFIX}/cmd/ping"] * 2
     assert seen[0].payload == b'{"nonce":"n1"}'
     assert seen[0].correlation_data == b"req-42"
+    assert seen[0].response_topic == reply_topic and seen[1].response_topic is None
     assert reply.properties.CorrelationData == b"req-42"
     body = reply.json()
     validate_message(f"{PREFIX}/cmd/ping/response", body)
@@ -120,7 +123,7 @@ def test_window_follows_the_brokers_receive_maximum(
         assert courier.link.window == 4  # one kept for retained state and responses
         epoch = courier.link.epoch
         for i in range(300):
-            courier.submit_result_nowait(make_identification(i))
+            courier.submit_result(make_identification(i))
             if i % 10 == 0:
                 courier.link.publish_retained("status", status_payload("online", "dev-1", "post-1"))
         got = sub.wait_count(f"{PREFIX}/scan/result", 300, timeout=30)

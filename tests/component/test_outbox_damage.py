@@ -71,6 +71,7 @@ def test_a_flipped_header_is_quarantined_reported_and_its_rows_recovered(tmp_pat
         assert ob.recovered_rows == len(ids)
         st = ob.stats()
         assert st.waiting == 6 and st.alarms_waiting == 2
+        assert st.next_seq == 7  # seq goes on where the damaged file left it
         assert st.quarantined == str(ob.recovered_from)
         assert st.for_health()["quarantined"] == str(ob.recovered_from)
         payloads = [r.payload for r in ob.pending(limit=10)]

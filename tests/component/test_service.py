@@ -1,119 +1,31 @@
 """The service against a real mosquitto: scans, alarms, commands (hostile ones too), faults.
 
-The instrument + identification stack is replaced by a small test engine (the service's
-``ScanEngine`` seam); everything else is real: MQTT link, outbox, archive, signing.
+The instrument + identification stack is replaced by a small test engine (the scan package's
+``ScanEngine`` seam) with a fake crystal the test, as the officer, places samples on;
+everything else is real: MQTT link, outbox, archive, signing.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import paho.mqtt.client as mqtt
 import pytest
-from helpers_mqtt import Subscriber, make_config, make_identification, validate_message
+from helpers_mqtt import Requester, Subscriber, make_config, validate_message
 from mosquitto_broker import Broker, BrokerFactory
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
+from service_fakes import FakeEngine
 
 from edge.preprocess.grid import STANDARD_GRID
 from edge.publish.signing import load_public_key, verify
-from edge.service import EngineScan, EngineState, Service
+from edge.service import Service
 from hal.errors import InstrumentTimeoutError
 from hal.panel import Panel
 
 PREFIX = "customs/post-1/dev-1"
-
-
-class FakeEngine:
-    """Deterministic stand-in for instrument + pipeline; can be told to fail."""
-
-    def __init__(self, fail: list[BaseException] | None = None) -> None:
-        self.fail = fail if fail is not None else []
-        self.scans: list[str | None] = []
-        self.backgrounds = 0
-        self.closed = False
-
-    def identity(self) -> dict[str, Any] | None:
-        return {"model": "SIM-ATR", "serial": "T-1", "firmware": "1.0", "pixels": 64, "bits": 16}
-
-    def state(self) -> EngineState:
-        return EngineState(31.5, 12.0)
-
-    def take_background(self) -> dict[str, float]:
-        if self.fail:
-            raise self.fail.pop(0)
-        self.backgrounds += 1
-        return {"signal": 0.9}
-
-    def scan(self, sample: str | None = None) -> EngineScan:
-        if self.fail:
-            raise self.fail.pop(0)
-        self.scans.append(sample)
-        rng = np.random.default_rng(len(self.scans))
-        raw_x = np.linspace(600.0, 4100.0, 64)
-        return EngineScan(
-            identification=make_identification(len(self.scans), alarm=sample == "cocaine"),
-            wavenumbers=STANDARD_GRID,
-            spectrum=rng.random(STANDARD_GRID.size),
-            raw_wavenumbers=raw_x,
-            sample=rng.normal(2e4, 100, 64),
-            background=rng.normal(3e4, 100, 64),
-            dark=rng.normal(200, 5, 64),
-        )
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class Requester:
-    """A control-room client sending MQTT 5 requests with response topic + correlation."""
-
-    def __init__(self, port: int) -> None:
-        self.reply_topic = f"control/replies/{uuid.uuid4().hex[:8]}"
-        self.sub = Subscriber(port, [self.reply_topic, f"{PREFIX}/cmd/+/response"])
-        self.sub.wait_subscribed()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-
-    def send(
-        self,
-        name: str,
-        body: bytes | dict[str, Any],
-        corr: bytes | None = None,
-        topic: str | None = None,
-        reply: bool = True,
-    ) -> None:
-        props = Properties(PacketTypes.PUBLISH)
-        if reply:
-            props.ResponseTopic = self.reply_topic
-        if corr is not None:
-            props.CorrelationData = corr
-        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.client.publish(topic or f"{PREFIX}/cmd/{name}", payload, qos=1, properties=props)
-
-    def response(self, corr: bytes, timeout: float = 10.0) -> dict[str, Any]:
-        def match(ms: list[Any]) -> bool:
-            return any(getattr(m.properties, "CorrelationData", None) == corr for m in ms)
-
-        msgs = self.sub.wait_for(match, timeout)
-        m = next(m for m in msgs if getattr(m.properties, "CorrelationData", None) == corr)
-        body: dict[str, Any] = m.json()
-        validate_message(f"{PREFIX}/cmd/{body['command']}/response", body)
-        return body
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-        self.sub.close()
 
 
 @pytest.fixture
@@ -242,7 +154,7 @@ def test_button_press_scan_reaches_the_broker_signed_and_archived(
         requester.send("get_spectrum", {"scan_id": res["scan_id"]}, b"gs-1")
         body = requester.response(b"gs-1")
         assert body["ok"] and body["result"]["kind"] == "processed"
-        rec = svc.archive.get(res["scan_id"])
+        rec = svc.archive.get(res["scan_id"]).data
         np.testing.assert_allclose(body["result"]["y"], rec.spectrum, rtol=1e-6)
         assert len(body["result"]["x"]) == STANDARD_GRID.size
         requester.send("get_spectrum", {"scan_id": res["scan_id"], "kind": "raw"}, b"gs-2")
@@ -288,15 +200,17 @@ def test_remote_scan_with_consignment_and_ack_clears_the_alarm(
         (res,) = results(watcher, 1)
         assert res["consignment"] == "MSKU 1234567" and res["scan_id"] == body["result"]["scan_id"]
 
-        fut = svc.submit("scan", source="test", sample="cocaine")
-        alarm_scan = fut.result(timeout=10)["scan_id"]
+        engine.samples.place("cocaine")
+        fut = svc.worker.submit("scan", source="test")
+        alarm_scan = fut.result(timeout=10).scan_id
         alarm = retained_json(watcher, "alarm", lambda b: b["active"])
         validate_message(f"{PREFIX}/alarm", alarm)
         assert alarm["scan_id"] == alarm_scan
         assert alarm["substance"]["name"] == "cocaine hydrochloride"
         assert panel.state == "alarm" and panel.alarm_led.is_lit  # red light, beeps
         # a benign scan meanwhile leaves the unacknowledged alarm's red light on
-        svc.submit("scan", source="test").result(10)
+        engine.samples.place("lactose")
+        assert svc.worker.submit("scan", source="test").result(10).severity == "info"
         assert panel.alarm_led.is_lit and panel.ready_led.is_lit
 
         requester.send("ack", {"scan_id": "some-other-scan"}, b"ack-0")
@@ -324,9 +238,11 @@ def test_remote_scan_with_consignment_and_ack_clears_the_alarm(
 
 
 def test_unacknowledged_alarm_survives_a_restart(tmp_path: Path, broker: Broker) -> None:
-    svc, panel = start_service(tmp_path, broker.port, FakeEngine())
+    engine = FakeEngine()
+    engine.samples.place("cocaine")
+    svc, panel = start_service(tmp_path, broker.port, engine)
     try:
-        scan_id = svc.submit("scan", source="t", sample="cocaine").result(10)["scan_id"]
+        scan_id = svc.worker.submit("scan", source="t").result(10).scan_id
     finally:
         svc.stop()
         panel.close()
@@ -382,7 +298,7 @@ def test_hostile_commands_are_answered_or_counted_and_scanning_goes_on(
         assert counts["rate_limited"] >= 250
         assert counts["ok"] - before["ok"] <= 25  # the burst plus refill, no more
         assert engine.scans == [None]  # the other device's scan did not run here
-        svc._publish_health()
+        svc.publisher.publish_health()
         health = retained_json(
             watcher, "health", lambda b: b.get("commands", {}).get("rate_limited")
         )
@@ -404,7 +320,7 @@ def test_instrument_fault_shows_maintenance_and_recovers(
     engine = FakeEngine(fail=[InstrumentTimeoutError("data-ready never came")])
     svc, panel = start_service(tmp_path, broker.port, engine)
     try:
-        fut = svc.submit("scan", source="test")
+        fut = svc.worker.submit("scan", source="test")
         with pytest.raises(InstrumentTimeoutError):
             fut.result(10)
         assert panel.state == "error" and not panel.ready_led.is_lit  # the error light
@@ -417,11 +333,11 @@ def test_instrument_fault_shows_maintenance_and_recovers(
         )
         assert back["state"] == "online"
         assert wait_until(lambda: panel.state == "ready" and panel.ready_led.is_lit)
-        assert svc.submit("scan", source="test").result(10)["status"] == "identified"
-        svc._publish_health()
+        assert svc.worker.submit("scan", source="test").result(10).status == "identified"
+        svc.publisher.publish_health()
         health = retained_json(watcher, "health", lambda b: b["last_error"])
         assert "InstrumentTimeoutError" in health["last_error"]
-        assert svc.counters.faults == 1
+        assert svc.supervisor.faults == 1
         assert engine.backgrounds == 0  # reopening acquired nothing behind the officer's back
     finally:
         svc.stop()
@@ -453,7 +369,7 @@ def test_instrument_absent_at_start_does_not_kill_the_service(
 def test_stop_is_bounded_and_idempotent(tmp_path: Path, broker: Broker) -> None:
     svc, panel = start_service(tmp_path, broker.port, FakeEngine())
     t0 = time.monotonic()
-    svc.stop(timeout=5)
+    svc.stop(5)
     svc.stop()
     panel.close()
     assert time.monotonic() - t0 < 6
@@ -489,7 +405,7 @@ def test_scans_while_the_broker_is_down_arrive_later_flagged_historical(
     try:
         broker.stop()  # clean stop: the room's persistent session is saved
         assert wait_until(lambda: not svc.link.connected)
-        ids = [svc.submit("scan", source="t").result(10)["scan_id"] for _ in range(3)]
+        ids = [svc.worker.submit("scan", source="t").result(10).scan_id for _ in range(3)]
         assert svc.outbox.stats().waiting == 3  # committed, waiting for the broker
         broker.start()
         msgs = room.wait_count(f"{PREFIX}/scan/result", 3, timeout=20)
@@ -512,12 +428,12 @@ def test_a_failing_scan_is_logged_and_the_next_one_works(
     svc, panel = start_service(tmp_path, broker.port, engine)
     try:
         with pytest.raises(KeyError):
-            svc.submit("scan", source="test", sample="unobtainium").result(10)
-        assert svc.last_error is not None and "unobtainium" in svc.last_error
+            svc.worker.submit("scan", source="test").result(10)
+        assert svc.errors.message is not None and "unobtainium" in svc.errors.message
         assert "scan (test) failed" in caplog.text
-        assert svc.counters.faults == 0  # not an instrument fault: no maintenance, no retry
+        assert svc.supervisor.faults == 0  # not an instrument fault: no maintenance, no retry
         assert panel.ready_led.is_lit and not panel.busy_led.is_lit
-        assert svc.submit("scan", source="test").result(10)["status"] == "identified"
+        assert svc.worker.submit("scan", source="test").result(10).status == "identified"
     finally:
         svc.stop()
         panel.close()
@@ -528,11 +444,39 @@ def test_archive_keeps_the_signed_result_as_published(
 ) -> None:
     svc, panel = start_service(tmp_path, broker.port, FakeEngine())
     try:
-        scan_id = svc.submit("scan", source="t", consignment="C-9").result(10)["scan_id"]
+        scan_id = svc.worker.submit("scan", source="t", consignment="C-9").result(10).scan_id
         (res,) = results(watcher, 1)
         stored = svc.archive.get(scan_id)
         assert stored.result == res  # same bytes of meaning, signature included
         assert stored.reference == "C-9" and stored.status == "identified"
     finally:
         svc.stop()
+        panel.close()
+
+
+def test_a_hung_scan_cannot_hold_the_stop_past_its_deadline(
+    tmp_path: Path, broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    from edge.service import stop_budget_s
+
+    release = threading.Event()
+    engine = FakeEngine()
+    original = engine.scan
+
+    def hung(reference: str | None = None) -> Any:
+        release.wait(60)  # a front end that never answers, with no timeout of its own
+        return original(reference)
+
+    engine.scan = hung  # type: ignore[method-assign]
+    svc, panel = start_service(tmp_path, broker.port, engine)
+    try:
+        svc.worker.submit("scan", source="test")
+        assert wait_until(lambda: not svc.worker.idle and svc.worker._jobs.empty())
+        t0 = time.monotonic()
+        svc.stop(1.0)  # one deadline for every join
+        took = time.monotonic() - t0
+        assert took < stop_budget_s(1.0) + 0.5, took
+        assert "scan-worker did not stop" in caplog.text  # abandoned, not waited for
+    finally:
+        release.set()
         panel.close()

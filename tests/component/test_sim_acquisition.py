@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from edge.config.schema import InstrumentConfig
-from edge.scan.acquisition import acquire_measurement, measure, take_background
+from edge.scan.acquisition import SimulatedOfficer, acquire_measurement, measure, take_background
 from edge.scan.opener import (
-    SimulatedSample,
+    ReplaySwitch,
+    SampleError,
+    SimulatedCrystal,
     library_resolver,
     open_instrument,
-    sample_handler,
-    simulator_stage,
 )
 from hal.clock import FakeClock
 from hal.errors import DeviceNotFoundError
@@ -34,15 +34,14 @@ def sim_cfg(**sim: object) -> InstrumentConfig:
 
 def test_open_sim_with_config_settings() -> None:
     cfg = sim_cfg(pixels=2048, bits=32, seed=4, temperature_c=28.5)
-    with open_instrument(cfg, clock=FakeClock()) as inst:
+    with open_instrument(cfg, clock=FakeClock()) as (inst, samples):
         assert isinstance(inst, SpiSpectrometer)
         assert (inst.identity.pixels, inst.identity.bits) == (2048, 32)
         assert inst.temperature_c() == pytest.approx(28.5)
-        stage = simulator_stage(inst)
-        assert stage is not None and stage.empty
+        assert isinstance(samples, SimulatedCrystal) and samples.stage.empty
         frame = inst.acquire()
         assert (frame.coadds, frame.integration_ms) == (8, 10.0)
-    assert simulator_stage(inst) is None  # closed
+    assert inst.closed
 
 
 def test_library_names_are_simulated_from_the_library() -> None:
@@ -51,8 +50,9 @@ def test_library_names_are_simulated_from_the_library() -> None:
     lib = load_library()
     name = lib.names()[0]
     cfg = sim_cfg(atmosphere=False)
-    with open_instrument(cfg, clock=FakeClock()) as inst:
-        m = acquire_measurement(inst, sample_handler(inst, name))
+    with open_instrument(cfg, clock=FakeClock()) as (inst, samples):
+        assert samples is not None
+        m = acquire_measurement(inst, SimulatedOfficer(samples, name))
     grid, ref = lib.absorbance(name)
     ref_on_axis = np.interp(m.wavenumbers, grid, np.nan_to_num(ref))
     inside = (m.wavenumbers > 700) & (m.wavenumbers < 3900)
@@ -74,19 +74,21 @@ def test_library_fallback_to_builtin(tmp_path: Path, caplog: pytest.LogCaptureFi
 
 def test_measurement_keeps_background_context() -> None:
     cfg = sim_cfg(atmosphere=False, temperature_c=25.0)
-    with open_instrument(cfg, clock=FakeClock(), substances=BUILTIN_SUBSTANCES.__getitem__) as inst:
-        stage = simulator_stage(inst)
-        assert stage is not None
-        stage.place("acetone")  # left on from before: the handler must clear it
-        handler = sample_handler(inst, "acetone")
-        assert isinstance(handler, SimulatedSample)
-        bg = take_background(inst, handler, wall_clock=lambda: 1000.0)
+    opened = open_instrument(cfg, clock=FakeClock(), substances=BUILTIN_SUBSTANCES.__getitem__)
+    with opened as (inst, samples):
+        assert isinstance(samples, SimulatedCrystal)
+        stage = samples.stage
+        samples.place("acetone")  # left on from before: the officer must clear it
+        officer = SimulatedOfficer(samples, "acetone")
+        officer.clean_crystal()
+        bg = take_background(inst, wall_clock=lambda: 1000.0)
         assert stage.empty and bg.dark.dark and not bg.frame.dark
         assert bg.temperature_c == pytest.approx(25.0) and bg.age_s(now=1060.0) == 60.0
         assert not bg.is_stale(26.0, max_age_s=120, max_delta_c=2, now=1060.0)
         assert bg.is_stale(28.0, max_age_s=120, max_delta_c=2, now=1060.0)
         assert bg.is_stale(25.0, max_age_s=30, max_delta_c=2, now=1060.0)
-        m = measure(inst, bg, handler)
+        officer.place_sample()
+        m = measure(inst, bg)
         assert not stage.empty and m.background is bg
         idx = np.argmin(np.abs(m.wavenumbers - 1712))
         assert m.absorbance[idx] > 0.8
@@ -95,14 +97,13 @@ def test_measurement_keeps_background_context() -> None:
 
 def test_old_background_at_other_temperature_still_ratios() -> None:
     cfg = sim_cfg(atmosphere=False, temperature_c=25.0)
-    with open_instrument(cfg, clock=FakeClock()) as inst:
-        stage = simulator_stage(inst)
-        assert stage is not None
+    with open_instrument(cfg, clock=FakeClock()) as (inst, samples):
+        assert isinstance(samples, SimulatedCrystal) and samples.stage.empty
         inst.configure(200.0, 8)
-        bg = take_background(inst, SimulatedSample(stage, None))
+        bg = take_background(inst)
         assert isinstance(inst, SpiSpectrometer)
         inst.bus.frontend.temperature_c = 40.0  # type: ignore[attr-defined]
-        m = measure(inst, bg, SimulatedSample(stage, None))
+        m = measure(inst, bg)
         assert m.dark.counts.mean() > bg.dark.counts.mean() + 500  # dark grew a lot
         inside = (m.wavenumbers > 800) & (m.wavenumbers < 3800)
         assert abs(np.median(m.absorbance[inside])) < 0.01  # own darks subtracted
@@ -123,8 +124,27 @@ def test_replay_driver_and_its_sample_switch(tmp_path: Path) -> None:
     path = tmp_path / "band.csv"
     write_spectrum(path, SpectrumRecord(x=x, y=y, y_units="absorbance", title="band"))
     cfg = InstrumentConfig.model_validate({"driver": "replay", "replay": {"files": [str(path)]}})
-    with open_instrument(cfg) as inst:
-        handler = sample_handler(inst)
-        assert handler is not None and simulator_stage(inst) is None
-        m = acquire_measurement(inst, handler)
+    with open_instrument(cfg) as (inst, samples):
+        assert isinstance(samples, ReplaySwitch)
+        with pytest.raises(SampleError, match="recorded files"):
+            SimulatedOfficer(samples, "TNT")  # the replay driver names nothing
+        m = acquire_measurement(inst, SimulatedOfficer(samples))
     assert m.absorbance[np.argmin(np.abs(m.wavenumbers - 1500))] == pytest.approx(0.8, abs=0.05)
+
+
+def test_simulated_crystal_refuses_a_bad_spec_before_anything_changes() -> None:
+    cfg = sim_cfg(atmosphere=False)
+    opened = open_instrument(cfg, clock=FakeClock(), substances=BUILTIN_SUBSTANCES.__getitem__)
+    with opened as (_, samples):
+        assert isinstance(samples, SimulatedCrystal)
+        samples.place("acetone")
+        placed = samples.stage.sample
+        with pytest.raises(SampleError, match="unobtainium"):
+            samples.place("acetone:0.5,unobtainium:0.5")
+        with pytest.raises(SampleError, match="fraction"):
+            samples.check("acetone:2")
+        assert samples.stage.sample is placed  # unchanged
+        samples.place(None)  # leaves the crystal as it is
+        assert samples.stage.sample is placed
+        samples.clear()
+        assert samples.stage.empty

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hal.bus import DigitalInput, GpioDataReady, GpioOutput, SpiBus, SpidevBus
+from hal.bus import DigitalInput, GpioDataReady, SpiBus, SpidevBus
 from hal.clock import Clock, Deadline, FakeClock, SystemClock
 from hal.errors import DeviceNotFoundError
 from hal.sim import make_simulator
@@ -77,16 +77,6 @@ def test_gpio_data_ready_on_mock_pins(mock_pins: object) -> None:
     assert line.is_active
     line.close()
     line.close()  # idempotent
-
-
-def test_gpio_output_on_mock_pins(mock_pins: object) -> None:
-    out = GpioOutput(26)
-    out.on()
-    assert out.is_active and mock_pins.pin(26).state  # type: ignore[attr-defined]
-    out.off()
-    assert not out.is_active
-    out.close()
-    out.close()
 
 
 def test_gpio_pin_in_use_is_device_error(mock_pins: object) -> None:

@@ -57,6 +57,28 @@ def test_build_reports_skipped_files(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "nothing written" in capsys.readouterr().err
 
 
+def test_build_summary_says_what_was_skipped_and_ignored_and_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    _csv(src / "a.csv", 1700, "Alpha")
+    (src / "huge.json").write_text(
+        '{"name": "h", "spectrum": {"firstX": 1' + "0" * 399 + ', "lastX": 4000, "y": [1, 2]}}'
+    )
+    (src / "meta.csv").write_text("file,category\na,precursor\n")
+    rc = main(["library", "build", str(src), "-o", str(tmp_path / "out"), "--metadata",
+               str(src / "meta.csv")])  # fmt: skip
+    cap = capsys.readouterr()
+    assert rc == 0
+    assert "1 entries from 2 file(s), 1 skipped (1 unreadable), 1 ignored (not a spectrum)" in (
+        cap.out
+    )
+    assert "huge.json: a number of 400 characters" in cap.err
+    assert "ignored" in cap.err and "meta.csv" in cap.err
+    assert "Traceback" not in cap.err
+
+
 def test_info_prints_counts_grid_and_hash(lib: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["library", "info", str(lib), "--entries"]) == 0
     out = capsys.readouterr().out

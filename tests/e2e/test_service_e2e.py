@@ -1,6 +1,7 @@
 """End to end with the real stack: simulated instrument, shipped library, real broker, CLI.
 
-* a MockFactory button press on the real pipeline -> a signed result on the broker;
+* MockFactory button presses on the real pipeline (long: background; short: scan of what the
+  test, as the officer, placed through the simulator's sample handler) -> a signed result;
 * ``spectra-edge run`` as a process: online, a remote scan, SIGTERM -> ``stopped``, exit 0;
 * ``spectra-edge export`` of an archived scan, read back by the independent ``jcamp`` reader;
 * ``spectra-edge monitor --once`` shows the device, its result and its valid signature.
@@ -20,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from helpers_mqtt import Subscriber, make_config, validate_message
+from helpers_mqtt import Requester, Subscriber, make_config, validate_message
 from mosquitto_broker import Broker
 
 from edge.publish.signing import load_public_key, verify
+from edge.scan.pipeline import ScanPipeline
 from edge.service import Service
 from edge.service.run import engine_factory, open_panel
 from edge.store.archive import Archive
@@ -61,16 +63,34 @@ level = "INFO"
 def test_button_press_on_the_real_pipeline_reaches_the_broker(
     tmp_path: Path, mosquitto: Broker
 ) -> None:
-    cfg = make_config(tmp_path / "data", mosquitto.port, panel={"pin_factory": "mock"})
+    cfg = make_config(
+        tmp_path / "data", mosquitto.port, panel={"pin_factory": "mock", "long_press_s": 0.3}
+    )
     watcher = Subscriber(mosquitto.port, [f"{PREFIX}/#"])
     watcher.wait_subscribed()
     panel = open_panel(cfg)
     assert panel is not None
-    service = Service(cfg, lambda: engine_factory(cfg), panel=panel)
-    service.sample_source = lambda: "TNT"
+    opened: list[ScanPipeline] = []
+
+    def open_engine() -> ScanPipeline:
+        opened.append(engine_factory(cfg))
+        return opened[-1]
+
+    service = Service(cfg, open_engine, panel=panel)
     try:
         service.start()
+        (pipeline,) = opened
+        samples = pipeline.samples
+        assert samples is not None  # the simulator's hands
         pin = panel.factory.pin(cfg.panel.scan_button)
+        pin.drive_low()  # long press on the clean crystal: a background
+        time.sleep(0.6)
+        pin.drive_high()
+        deadline = time.monotonic() + 30
+        while pipeline.background is None or not service.worker.idle:
+            assert time.monotonic() < deadline, "no background taken"
+            time.sleep(0.02)
+        samples.place("TNT")  # the officer puts TNT on the crystal, short press
         pin.drive_low()
         time.sleep(0.05)
         pin.drive_high()
@@ -93,7 +113,7 @@ def test_button_press_on_the_real_pipeline_reaches_the_broker(
             assert time.monotonic() < deadline, (panel.state, panel.alarm_led.is_lit)
             time.sleep(0.01)
         assert panel.alarm_led.is_lit and panel.state == "alarm"
-        rec = service.archive.get(result["scan_id"])
+        rec = service.archive.get(result["scan_id"]).data
         assert rec.sample is not None and rec.sample.size == 1024
         assert rec.spectrum.size == rec.wavenumbers.size
     finally:
@@ -145,8 +165,6 @@ def test_run_process_scans_remotely_and_stops_cleanly_on_sigterm(
             time.sleep(0.05)
         time.sleep(0.5)  # and its SUBSCRIBE right after
         # remote scan (the process is a separate client; retry until its subscription is live)
-        from test_service import Requester  # the control-room requester of the service tests
-
         req = Requester(mosquitto.port)
         try:
             deadline = time.monotonic() + 20
@@ -192,7 +210,7 @@ def test_run_process_scans_remotely_and_stops_cleanly_on_sigterm(
     data = jcamp.readfile(str(jdx))
     with Archive(tmp_path / "data" / "archive.sqlite") as ar:
         rec = ar.get(res["scan_id"])
-    np.testing.assert_allclose(data["y"], rec.spectrum, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(data["y"], rec.data.spectrum, rtol=1e-4, atol=1e-6)
     listed = run_cli("export", "--list", config=config)
     assert res["scan_id"] in listed.stdout and "TGHU 8812345" in listed.stdout
     missing = run_cli("export", "no-such-scan", config=config)

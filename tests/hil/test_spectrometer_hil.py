@@ -22,14 +22,13 @@ pytestmark = [
 
 
 def test_real_front_end_identity_and_frames() -> None:
-    from hal.bus import GpioDataReady, SpidevBus
-    from hal.spectrometer import SpiSpectrometer
+    from hal import LIMITS, SpiSpectrometer
 
-    with SpiSpectrometer(
-        SpidevBus(BUS, CS), GpioDataReady(DRDY), integration_ms=20, coadds=4
-    ) as spec:
+    with SpiSpectrometer.spidev(BUS, CS, data_ready_pin=DRDY, integration_ms=20, coadds=4) as spec:
         ident = spec.identity
-        assert 1024 <= ident.pixels <= 4096 and ident.bits in (16, 32)
+        LIMITS.check_geometry(ident.pixels, ident.bits)
+        assert (spec.integration_ms, spec.coadds) == (20.0, 4)
+        assert f"chip-select {CS}" in repr(spec)
         assert np.all(np.diff(spec.wavenumbers()) > 0)
         dark = spec.acquire(dark=True)
         light = spec.acquire()

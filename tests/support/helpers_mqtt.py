@@ -182,6 +182,51 @@ def validate_message(topic: str, payload: Any) -> str:
     return kind
 
 
+class Requester:
+    """A control-room client sending MQTT 5 requests to device *prefix*, with a response
+    topic and correlation data; :meth:`response` checks each answer against its schema."""
+
+    def __init__(self, port: int, prefix: str = "customs/post-1/dev-1") -> None:
+        self.prefix = prefix
+        self.reply_topic = f"control/replies/{uuid.uuid4().hex[:8]}"
+        self.sub = Subscriber(port, [self.reply_topic, f"{prefix}/cmd/+/response"])
+        self.sub.wait_subscribed()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def send(
+        self,
+        name: str,
+        body: bytes | dict[str, Any],
+        corr: bytes | None = None,
+        topic: str | None = None,
+        reply: bool = True,
+    ) -> None:
+        props = Properties(PacketTypes.PUBLISH)
+        if reply:
+            props.ResponseTopic = self.reply_topic
+        if corr is not None:
+            props.CorrelationData = corr
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.client.publish(topic or f"{self.prefix}/cmd/{name}", payload, qos=1, properties=props)
+
+    def response(self, corr: bytes, timeout: float = 10.0) -> dict[str, Any]:
+        def match(ms: list[Any]) -> bool:
+            return any(getattr(m.properties, "CorrelationData", None) == corr for m in ms)
+
+        msgs = self.sub.wait_for(match, timeout)
+        m = next(m for m in msgs if getattr(m.properties, "CorrelationData", None) == corr)
+        body: dict[str, Any] = m.json()
+        validate_message(f"{self.prefix}/cmd/{body['command']}/response", body)
+        return body
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.sub.close()
+
+
 def _child_main(argv: list[str]) -> int:
     """Child process for kill tests.
 

@@ -12,7 +12,6 @@ import pytest
 
 from edge.publish import messages
 from edge.service.commands import (
-    COMMANDS,
     MAX_CORRELATION_BYTES,
     MAX_PAYLOAD_BYTES,
     AckArgs,
@@ -23,16 +22,9 @@ from edge.service.commands import (
     ScanArgs,
     TokenBucket,
 )
+from hal.clock import FakeClock
 
 PREFIX = "customs/altynkol/altynkol-01"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 class Sent:
@@ -187,7 +179,7 @@ def test_flood_is_rate_limited_and_dropped_with_a_counter() -> None:
     assert outcomes.count("queued") == 10
     assert outcomes.count("rate_limited") == 990
     assert d.snapshot()["rate_limited"] == 990
-    clock.t += 1.0  # one second refills five tokens
+    clock.advance(1.0)  # one second refills five tokens
     outcomes = [d.submit(f"{PREFIX}/cmd/ping", b"{}", None, None) for _ in range(20)]
     assert outcomes.count("queued") == 5
     assert d.run_pending() == 15
@@ -293,17 +285,22 @@ def test_oversized_correlation_data_is_not_echoed() -> None:
     assert sent.items[0][2] is None and sent.items[0][1]["ok"] is True
 
 
-def test_every_contract_command_has_a_model() -> None:
-    from edge.publish.topics import COMMANDS as CONTRACT
-
-    assert set(CONTRACT) == set(COMMANDS)
+def test_a_handler_outside_the_contract_is_refused_and_info_lists_what_is_served() -> None:
+    with pytest.raises(ValueError, match="selfdestruct"):
+        make({"selfdestruct": lambda a: {}})
+    d = Dispatcher(
+        PREFIX, {"ping": lambda a: {}, "ack": lambda a: {}}, Sent(), device="d", post="p"
+    )
+    assert d.served == ("ack", "ping")  # registry order
+    # a command of the contract this dispatcher does not serve is unknown here
+    assert d.submit(f"{PREFIX}/cmd/scan", b'{"consignment": "X"}') == "unknown_command"
 
 
 def test_token_bucket() -> None:
     clock = FakeClock()
     b = TokenBucket(2.0, 3, clock)
     assert [b.take() for _ in range(4)] == [True, True, True, False]
-    clock.t += 0.5
+    clock.advance(0.5)
     assert b.take() and not b.take()
     with pytest.raises(ValueError):
         TokenBucket(0, 1)

@@ -43,8 +43,6 @@ def calls() -> Calls:
 def panel(calls: Calls) -> Iterator[Panel]:
     with Panel(
         **PINS,
-        source_enable=26,
-        data_ready=25,
         long_press_s=HOLD,
         pin_factory="mock",
         on_scan=calls.on_scan,
@@ -164,30 +162,6 @@ def test_error_is_a_long_tone_and_fast_red_blink(panel: Panel) -> None:
     assert not panel.buzzer.is_active and not panel.alarm_led.is_lit
 
 
-def test_source_and_data_ready_lines(panel: Panel) -> None:
-    assert not panel.source_enabled
-    assert panel.factory.pin(26).state == 0
-    panel.set_source(True)
-    assert panel.source_enabled and panel.factory.pin(26).state == 1
-    panel.set_source(False)
-    assert panel.factory.pin(26).state == 0
-
-    line = panel.data_ready
-    assert line is not None and not line.is_active and line.label == "GPIO25 data-ready"
-    t0 = time.monotonic()
-    assert line.wait_for_active(0.05) is False
-    assert time.monotonic() - t0 < 1.0
-    threading.Timer(0.05, panel.factory.pin(25).drive_high).start()
-    assert line.wait_for_active(2.0) is True and line.is_active
-
-
-def test_without_optional_lines(calls: Calls) -> None:
-    with Panel(**PINS, pin_factory="mock") as p:
-        assert p.data_ready is None and not p.source_enabled
-        with pytest.raises(PanelError, match="no source-enable"):
-            p.set_source(True)
-
-
 def test_close_is_idempotent_and_releases_pins(calls: Calls) -> None:
     p = Panel(**PINS, pin_factory="mock", on_scan=calls.on_scan)
     p.show_result("alarm")
@@ -210,29 +184,71 @@ def test_bad_setup_raises_panel_error() -> None:
         Panel(**PINS, long_press_s=0, pin_factory="mock")
 
 
-def test_auto_falls_back_to_mock_with_a_warning_off_a_pi() -> None:
+@pytest.fixture
+def no_default_factory() -> Iterator[None]:
+    """gpiozero's shared ``Device.pin_factory`` unset before the test and restored after."""
+    from gpiozero import Device
+
+    old = Device.pin_factory
+    Device.pin_factory = None
+    try:
+        yield
+    finally:
+        Device.pin_factory = old
+
+
+def test_auto_falls_back_to_mock_with_a_warning_off_a_pi(no_default_factory: None) -> None:
     from gpiozero import Device
     from gpiozero.exc import BadPinFactory
 
     with (
-        mock.patch.object(Device, "_default_pin_factory", side_effect=BadPinFactory("no Pi")),
+        mock.patch.object(Device, "ensure_pin_factory", side_effect=BadPinFactory("no Pi")),
         pytest.warns(PanelFallbackWarning, match="mock pins"),
     ):
         factory, is_mock = make_pin_factory("auto")
     assert is_mock and type(factory).__name__ == "MockFactory"
+    assert Device.pin_factory is None  # the fallback is the panel's own, not gpiozero's
     factory.close()
 
 
-def test_auto_uses_the_board_factory_when_there_is_one() -> None:
+def test_auto_uses_the_board_factory_when_there_is_one(no_default_factory: None) -> None:
     from gpiozero import Device
     from gpiozero.pins.mock import MockFactory
 
-    board = MockFactory()  # stands in for a real board's factory
-    with (
-        mock.patch.object(Device, "_default_pin_factory", return_value=board),
-        warnings.catch_warnings(),
-    ):
+    board = MockFactory()  # stands in for a real board's factory, set the public way
+    Device.pin_factory = board
+    with warnings.catch_warnings():
         warnings.simplefilter("error", PanelFallbackWarning)
-        factory, is_mock = make_pin_factory("auto")
-    assert factory is board and not is_mock
+        factory, _ = make_pin_factory("auto")
+    assert factory is board
+    with mock.patch.object(board, "close", wraps=board.close) as closing:
+        with Panel(**PINS, pin_factory="auto") as p:  # the panel shares it ...
+            assert p.factory is board and p.button.pin is board.pin(17)
+        assert p.button.closed and not closing.called  # ... and leaves it open
     board.close()
+
+
+def test_a_factory_object_is_used_as_given_and_left_open() -> None:
+    from gpiozero.pins.mock import MockFactory
+
+    factory = MockFactory()
+    with mock.patch.object(factory, "close", wraps=factory.close) as closing:
+        with Panel(**PINS, pin_factory=factory) as p:
+            assert p.factory is factory and p.is_mock
+        assert not closing.called
+        reused = Panel(**PINS, pin_factory=factory)  # the pins were released
+        reused.close()
+    factory.close()
+    own = Panel(**PINS, pin_factory="mock")  # a factory the panel made is closed with it
+    with mock.patch.object(own.factory, "close", wraps=own.factory.close) as closing:
+        own.close()
+    assert closing.called
+
+
+def test_repr_names_the_pins_and_the_state() -> None:
+    with Panel(**PINS, pin_factory="mock") as p:
+        p.show_ready()
+        text = repr(p)
+        assert text.startswith("<hal.Panel scan_button=GPIO17 ready_led=GPIO5")
+        assert "buzzer=GPIO19" in text and "MockFactory" in text and "'ready'" in text
+    assert repr(p) == "<hal.Panel closed>"

@@ -1,28 +1,22 @@
-"""Remote commands: ``<prefix>/cmd/<name>`` in, ``<prefix>/cmd/<name>/response`` out.
+"""Checking, queueing and running remote commands: ``<prefix>/cmd/<name>`` in, responses out.
 
 The control room sends a JSON object to ``<prefix>/cmd/<name>``; the device answers on the
 MQTT 5 *response topic* of the request (or ``<prefix>/cmd/<name>/response``), echoing the
-request's *correlation data*. Requests and responses follow the contract in
-``edge/publish/schemas/cmd-*.json`` (docs/mqtt.md).
-
-Commands: ``scan`` (remote trigger, with a consignment ``reference``), ``ack`` (acknowledge the
-active alarm by ``scan_id``), ``background`` (take a new background), ``get_spectrum`` (a
-stored scan's spectrum, from the archive) and ``ping``.
+request's *correlation data*. The contract is :mod:`edge.service.commands.contract`.
 
 Hostile input never reaches a handler and never blocks the caller. :meth:`Dispatcher.submit`
 is what the MQTT network thread calls; it does only cheap checks, in this order:
 
-1. the topic must be exactly ``<our prefix>/cmd/<name>``: anything else is dropped
-   (``foreign_topic``), never acted on;
+1. the topic must be exactly ``<our prefix>/cmd/<name>`` (:meth:`Topics.command_name`, the
+   one topic parser): anything else is dropped (``foreign_topic``), never acted on;
 2. a token bucket caps the request rate: excess requests are dropped (``rate_limited``)
    without an answer, so a flood cannot make us flood back;
-3. size cap (``too_large``), JSON object (``bad_json``), known name (``unknown_command``),
-   body against the request's JSON Schema, then into a typed model (``bad_request``): an
-   error response;
+3. size cap (``too_large``), known name (``unknown_command``), JSON object (``bad_json``),
+   the body into its typed model (``bad_request``): an error response;
 4. the request goes on a bounded queue (full: ``busy`` error response) that one worker
    thread drains; handlers run there, never on the network thread.
 
-Every outcome is counted (:attr:`Dispatcher.counters`), and ``health`` reports the counters.
+Every outcome is counted (:meth:`Dispatcher.snapshot`), and ``health`` reports the counters.
 A handler may return a dict (answered at once) or a :class:`concurrent.futures.Future`
 (answered when it completes, e.g. a scan that waits its turn).
 """
@@ -34,95 +28,28 @@ import json
 import logging
 import queue
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-import jsonschema
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from edge.errors import CommandError
+from edge.lifecycle import Clock, Deadline, SystemClock, Worker
 from edge.publish import messages
+from edge.publish.client import CommandMessage
+from edge.publish.topics import Topics
+from edge.service.commands.contract import (
+    MAX_CORRELATION_BYTES,
+    MAX_PAYLOAD_BYTES,
+    MAX_RESPONSE_TOPIC,
+    CommandArgs,
+    CommandRejected,
+    ErrorCode,
+    parse_request,
+    served,
+)
 
 log = logging.getLogger(__name__)
-
-#: Largest request payload accepted, bytes.
-MAX_PAYLOAD_BYTES = 4096
-#: Longest response topic accepted from a request, characters.
-MAX_RESPONSE_TOPIC = 256
-#: Longest correlation data echoed, bytes (longer is dropped, the response still sent).
-MAX_CORRELATION_BYTES = 256
-
-#: Error codes of the contract (``error.code`` in every ``cmd-*-response`` schema).
-ErrorCode = Literal[
-    "bad_json",
-    "bad_request",
-    "unknown_command",
-    "too_large",
-    "rate_limited",
-    "busy",
-    "not_found",
-    "failed",
-]
-
-# -- request models ---------------------------------------------------------------------
-# Each mirrors edge/publish/schemas/cmd-<name>-request.json, which is checked first; the
-# models give the handlers typed, frozen arguments.
-
-_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-
-
-class CommandArgs(BaseModel):
-    """Base of every command's arguments: strict types, unknown keys rejected."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class ScanArgs(CommandArgs):
-    """``scan``: take a scan now, as if the officer pressed the button."""
-
-    consignment: str = Field(
-        min_length=1, max_length=64, description="Consignment/container reference, in the result."
-    )
-
-
-class AckArgs(CommandArgs):
-    """``ack``: acknowledge the active alarm (of scan ``scan_id`` when given)."""
-
-    scan_id: str | None = Field(None, pattern=_ID, description="Scan whose alarm is acknowledged.")
-    operator: str | None = Field(None, max_length=64, description="Who acknowledged it.")
-
-
-class BackgroundArgs(CommandArgs):
-    """``background``: take a new background (crystal must be clean)."""
-
-
-class GetSpectrumArgs(CommandArgs):
-    """``get_spectrum``: a stored scan's spectrum, for reach-back by a chemist."""
-
-    scan_id: str = Field(pattern=_ID, description="Scan to return.")
-    kind: Literal["raw", "processed"] = Field(
-        "processed", description="processed: absorbance on the grid; raw: sample counts."
-    )
-
-
-class PingArgs(CommandArgs):
-    """``ping``: liveness; answers with uptime and version, echoing ``nonce``."""
-
-    nonce: str | None = Field(None, max_length=64, description="Echoed in the response.")
-
-
-#: Every command and the model of its arguments.
-COMMANDS: dict[str, type[CommandArgs]] = {
-    "scan": ScanArgs,
-    "ack": AckArgs,
-    "background": BackgroundArgs,
-    "get_spectrum": GetSpectrumArgs,
-    "ping": PingArgs,
-}
 
 Handler = Callable[[Any], "dict[str, Any] | Future[dict[str, Any]]"]
 #: ``respond(topic, payload, correlation_data)``: publish one response (QoS 1).
@@ -140,33 +67,23 @@ class Request:
     received: float
 
 
-class CommandRejected(CommandError):
-    """A request refused before its handler ran; ``code`` says why (an :data:`ErrorCode`)."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        self.code: ErrorCode = code
-        super().__init__(message)
-
-
 class TokenBucket:
     """Allows *rate* events per second on average, bursts up to *burst*. Thread-safe."""
 
-    def __init__(
-        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, rate: float, burst: int, clock: Clock | None = None) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError(f"bad token bucket: rate={rate} burst={burst}")
         self.rate = float(rate)
         self.burst = float(burst)
-        self._clock = clock
+        self._clock = clock or SystemClock()
         self._tokens = float(burst)
-        self._last = clock()
+        self._last = self._clock.monotonic()
         self._lock = threading.Lock()
 
     def take(self) -> bool:
         """Take one token; False when the bucket is empty."""
         with self._lock:
-            now = self._clock()
+            now = self._clock.monotonic()
             self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
             self._last = now
             if self._tokens >= 1.0:
@@ -180,8 +97,9 @@ class Dispatcher:
 
     *handlers* maps command names to callables taking the validated arguments model and
     returning the response's ``result`` (a dict, or a Future of one); a handler raises
-    :class:`CommandRejected` (e.g. ``not_found``) or any exception (``failed``). Only names in
-    both :data:`COMMANDS` and *handlers* are served. *respond* publishes one response.
+    :class:`CommandRejected` (e.g. ``not_found``) or any exception (``failed``). Every name
+    must be a command of the contract; only those names are served. *respond* publishes one
+    response.
     """
 
     def __init__(
@@ -196,32 +114,25 @@ class Dispatcher:
         rate: float = 10.0,
         burst: int = 20,
         queue_size: int = 16,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
-        self.prefix = prefix.strip("/")
-        if not self.prefix or any(c in self.prefix for c in "+#"):
+        prefix = prefix.strip("/")
+        if not prefix or any(c in prefix for c in "+#"):
             raise ValueError(f"bad command prefix {prefix!r}")
-        self._cmd_root = f"{self.prefix}/cmd/"
-        unknown = set(handlers) - set(COMMANDS)
-        if unknown:
-            raise ValueError(f"handlers for unknown commands: {sorted(unknown)}")
+        self.topics = Topics(prefix)
+        self.served = served(tuple(handlers))  # ValueError for a name outside the contract
         self.handlers = dict(handlers)
         self.device = device
         self.post = post
         self.max_payload = max_payload
         self._respond = respond
-        self._bucket = TokenBucket(rate, burst, clock)
-        self._clock = clock
+        self._clock = clock or SystemClock()
+        self._bucket = TokenBucket(rate, burst, self._clock)
         self._queue: queue.Queue[Request | None] = queue.Queue(maxsize=queue_size)
-        self._worker: threading.Thread | None = None
+        self._worker = Worker("commands", self._run, wake=self._wake_worker)
         self._lock = threading.Lock()
         #: Outcome counters: received, ok, failed, and one per rejection reason.
         self.counters: Counter[str] = Counter()
-
-    @property
-    def subscription(self) -> str:
-        """The topic filter to subscribe to: ``<prefix>/cmd/+``."""
-        return f"{self._cmd_root}+"
 
     def _count(self, key: str) -> None:
         with self._lock:
@@ -242,22 +153,13 @@ class Dispatcher:
         with self._lock:
             return dict(self.counters)
 
-    @property
-    def dropped(self) -> int:
-        """Requests dropped without an answer (foreign topic, rate limit)."""
-        with self._lock:
-            return self.counters["foreign_topic"] + self.counters["rate_limited"]
-
     # -- the network-thread side -----------------------------------------------------
 
-    def command_name(self, topic: str) -> str | None:
-        """The command name if *topic* is exactly ``<prefix>/cmd/<name>``, else None."""
-        if not topic.startswith(self._cmd_root):
-            return None
-        name = topic[len(self._cmd_root) :]
-        if not name or any(c in name for c in "/+#\x00"):
-            return None
-        return name
+    def on_message(self, message: CommandMessage) -> str:
+        """The link's command handler: :meth:`submit` of one received message."""
+        return self.submit(
+            message.topic, message.payload, message.response_topic, message.correlation_data
+        )
 
     def submit(
         self,
@@ -284,7 +186,7 @@ class Dispatcher:
         response_topic: str | None,
         correlation_data: bytes | None,
     ) -> str:
-        name = self.command_name(topic)
+        name = self.topics.command_name(topic)
         if name is None:
             self._log_once("foreign_topic", "ignored command on foreign topic %r", topic[:200])
             return "foreign_topic"
@@ -294,7 +196,7 @@ class Dispatcher:
             return "rate_limited"
         if correlation_data is not None and len(correlation_data) > MAX_CORRELATION_BYTES:
             correlation_data = None
-        reply_to = f"{self._cmd_root}{name}/response"
+        reply_to = self.topics.cmd_response(name)
         if response_topic:
             if not self._response_topic_ok(response_topic):
                 # answer on our own response topic rather than where we were told
@@ -312,8 +214,9 @@ class Dispatcher:
             self._count(err.code)
             self._error(reply_to, name, correlation_data, err.code, str(err))
             return err.code
+        request = Request(name, args, reply_to, correlation_data, self._clock.monotonic())
         try:
-            self._queue.put_nowait(Request(name, args, reply_to, correlation_data, self._clock()))
+            self._queue.put_nowait(request)
         except queue.Full:
             self._count("busy")
             self._error(reply_to, name, correlation_data, "busy", "command queue full")
@@ -328,41 +231,20 @@ class Dispatcher:
         levels = topic.split("/")
         if "cmd" in levels[:-1] and levels[-1] != "response":
             return False
-        if not topic.startswith(self.prefix + "/"):
+        prefix = self.topics.prefix
+        if not topic.startswith(prefix + "/"):
             return True
-        return topic.startswith(self._cmd_root) and topic.endswith("/response")
+        return topic.startswith(f"{prefix}/cmd/") and topic.endswith("/response")
 
     def parse(self, name: str, payload: bytes) -> CommandArgs:
         """Validate one request body for command *name*; raises :class:`CommandRejected`.
 
-        The error's ``code`` is too_large, bad_json, unknown_command or bad_request.
+        The error's ``code`` is too_large, unknown_command (also for a command of the
+        contract this dispatcher does not serve), bad_json or bad_request.
         """
-        if len(payload) > self.max_payload:
-            raise CommandRejected(
-                "too_large", f"payload of {len(payload)} bytes exceeds {self.max_payload}"
-            )
-        model = COMMANDS.get(name)
-        if model is None or name not in self.handlers:
+        if len(payload) <= self.max_payload and name not in self.handlers:
             raise CommandRejected("unknown_command", f"unknown command {name[:64]!r}")
-        try:
-            body = json.loads(payload.decode("utf-8")) if payload.strip() else {}
-        except (UnicodeDecodeError, ValueError) as err:
-            raise CommandRejected("bad_json", f"not JSON: {err}") from err
-        if not isinstance(body, dict):
-            raise CommandRejected("bad_json", "request must be a JSON object")
-        try:
-            messages.validate(f"cmd-{name}-request", body)
-        except jsonschema.ValidationError as err:
-            where = "/".join(str(p) for p in err.absolute_path) or "(body)"
-            raise CommandRejected("bad_request", f"{where}: {err.message}"[:300]) from err
-        try:
-            return model.model_validate(body)
-        except ValidationError as err:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}"
-                for e in err.errors()[:5]
-            )
-            raise CommandRejected("bad_request", problems) from err
+        return parse_request(name, payload, self.max_payload)
 
     # -- responses ---------------------------------------------------------------------
 
@@ -425,12 +307,22 @@ class Dispatcher:
         else:
             self._ok(req, fut.result())
 
-    def _run(self) -> None:
-        while True:
+    def _run(self, stopping: threading.Event) -> None:
+        while not stopping.is_set():
             req = self._queue.get()
             if req is None:
                 return
             self.execute(req)
+
+    def _wake_worker(self) -> None:
+        """Put the stop sentinel on the queue, making room for it when it is full."""
+        while True:
+            try:
+                self._queue.put_nowait(None)
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get_nowait()
 
     def run_pending(self) -> int:
         """Run every queued request on the calling thread (tests without a worker)."""
@@ -446,25 +338,11 @@ class Dispatcher:
 
     def start(self) -> None:
         """Start the worker thread (idempotent)."""
-        if self._worker is None or not self._worker.is_alive():
-            self._worker = threading.Thread(target=self._run, name="commands", daemon=True)
-            self._worker.start()
+        self._worker.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the worker after the request in hand; bounded wait. Idempotent.
+    def stop(self, deadline: float | Deadline = 5.0) -> None:
+        """Stop the worker after the request in hand, joined until *deadline*; idempotent.
 
         Requests still queued are dropped (the requester times out; commands are not durable).
         """
-        worker, self._worker = self._worker, None
-        if worker is None:
-            return
-        while True:
-            try:
-                self._queue.put_nowait(None)
-                break
-            except queue.Full:
-                with contextlib.suppress(queue.Empty):
-                    self._queue.get_nowait()
-        worker.join(timeout)
-        if worker.is_alive():
-            log.warning("command worker did not stop within %.1f s", timeout)
+        self._worker.stop(deadline)

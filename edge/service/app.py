@@ -1,0 +1,201 @@
+"""The appliance (``spectra-edge run``): the composition root that wires the service's parts.
+
+:class:`Service` builds every component, connects who tells whom, and starts and stops them
+in order; the work happens in the parts, each in its own module:
+
+* :class:`~edge.service.worker.ScanWorker` — the bounded job queue and its thread: scan ->
+  outbox (signed result) -> archive -> alarm; background; reopen after a fault;
+* :class:`~edge.service.supervisor.InstrumentSupervisor` — opens the scan engine, records
+  faults, and schedules reopening with a :class:`~edge.service.supervisor.Backoff`;
+* :class:`~edge.service.state.StatePublisher` — the retained ``status``, ``info``,
+  ``health`` and ``alarm`` messages;
+* :class:`~edge.service.commands.Dispatcher` with
+  :class:`~edge.service.commands.handlers.CommandHandlers` — remote commands;
+* :class:`~edge.service.housekeeping.Housekeeping` — periodic ``health``, fault retries;
+* :class:`~edge.service.panel.SafePanel` / :class:`~edge.service.panel.NullPanel` — the
+  operator panel;
+* :class:`~edge.publish.courier.Courier` — outbox -> broker (paho's thread under it).
+
+An instrument fault turns the error light on and ``status`` to ``maintenance``, and the
+instrument is reopened later; a broken command gets an error response; an archive error is
+logged (the result still goes out). Nothing of that stops the service. SIGTERM: one
+deadline (:data:`STOP_TIMEOUT_S`) is passed down to every join, ``stopped`` is published.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from edge import __version__
+from edge.config.schema import Config
+from edge.lifecycle import Clock, Deadline, SystemClock, deadline_of
+from edge.publish.client import STOP_OVERRUN_S, MqttLink
+from edge.publish.courier import LINK_STOP_MIN_S, Courier
+from edge.publish.delivery import open_outbox
+from edge.publish.signing import DeviceKey
+from edge.scan.engine import ScanEngine
+from edge.service.alarm import AlarmState
+from edge.service.commands.dispatcher import Dispatcher
+from edge.service.commands.handlers import CommandHandlers
+from edge.service.housekeeping import Housekeeping
+from edge.service.panel import NullPanel, PanelPort, PanelView, SafePanel
+from edge.service.state import LastError, StatePublisher
+from edge.service.supervisor import InstrumentSupervisor
+from edge.service.worker import ScanWorker
+from edge.store.archive import Archive
+
+log = logging.getLogger(__name__)
+
+#: The stop deadline SIGTERM starts, passed down to every join, s.
+STOP_TIMEOUT_S = 10.0
+
+
+def stop_budget_s(timeout: float = STOP_TIMEOUT_S) -> float:
+    """The longest :meth:`Service.stop` can take with *timeout*: the deadline, plus what the
+    MQTT link may overrun it by (the minimum it gets to publish ``stopped``, and paho's own
+    unbounded join of its network thread). systemd's ``TimeoutStopSec`` must exceed it."""
+    return timeout + LINK_STOP_MIN_S + STOP_OVERRUN_S
+
+
+class Service:
+    """The running appliance: ``start()``, then ``stop()`` (idempotent, bounded).
+
+    *engine_factory* opens the instrument + identification (again after a fault); *panel*
+    is the operator panel (None: none); *link* defaults to the device's MQTT link.
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        engine_factory: Callable[[], ScanEngine],
+        *,
+        panel: PanelPort | None = None,
+        link: MqttLink | None = None,
+        queue_size: int = 8,
+        clock: Clock | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.clock = clock or SystemClock()
+        started_at = self.clock.monotonic()
+
+        def uptime() -> float:
+            return self.clock.monotonic() - started_at
+
+        self.data_dir = cfg.device.data_dir.expanduser()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # what is kept: the device key, the archive, the outbox, the alarm
+        self.key = DeviceKey.load_or_create(self.data_dir)
+        self.archive = Archive.from_config(cfg)
+        self.outbox = open_outbox(cfg)
+        self.alarm = AlarmState(self.data_dir)
+        # MQTT
+        self.link = link or MqttLink(cfg, role="device")
+        self.courier = Courier(cfg, self.link, self.outbox, self.key, clock=self.clock)
+        # the parts
+        self.errors = LastError()
+        self.panel: PanelView = SafePanel(panel) if panel is not None else NullPanel()
+        self.supervisor = InstrumentSupervisor(engine_factory, errors=self.errors, clock=self.clock)
+        self.publisher = StatePublisher(
+            cfg,
+            self.link,
+            self.key,
+            self.outbox,
+            self.supervisor,
+            self.alarm,
+            self.errors,
+            data_dir=self.data_dir,
+            uptime=uptime,
+        )
+        self.worker = ScanWorker(
+            self.supervisor,
+            self.courier,
+            self.archive,
+            self.alarm,
+            self.publisher,
+            self.panel,
+            self.errors,
+            queue_size=queue_size,
+        )
+        self.handlers = CommandHandlers(
+            self.worker, self.alarm, self.archive, self.publisher, self.panel, uptime=uptime
+        )
+        self.dispatcher = Dispatcher(
+            self.link.topics.prefix,
+            self.handlers.table(),
+            self.link.respond,
+            device=cfg.device.id,
+            post=cfg.device.post,
+            clock=self.clock,
+        )
+        self.publisher.commands = self.dispatcher
+        self.housekeeping = Housekeeping(
+            cfg.mqtt.health_interval_s,
+            self.publisher,
+            self.supervisor,
+            self.worker,
+            clock=self.clock,
+        )
+        # who hears about what
+        self.supervisor.on_fault.append(self.publisher.on_instrument_fault)
+        self.supervisor.on_fault.append(lambda first: self.panel.show_error())
+        self.supervisor.on_recover.append(self.publisher.on_instrument_recovered)
+        self.supervisor.on_recover.append(
+            lambda: self.panel.show_instrument_back(alarm_active=self.alarm.active is not None)
+        )
+        self.panel.bind(lambda: self.worker.press("scan"), lambda: self.worker.press("background"))
+        self._lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+
+    def start(self) -> None:
+        """Open the instrument (a failure is a fault, not fatal), connect, start the threads."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        self.supervisor.engine()  # no thread runs yet: this one may touch the instrument
+        self.link.subscribe_commands(self.dispatcher.on_message)
+        self.link.add_connect_listener(self.publisher.on_link_change)
+        self.publisher.publish_info()
+        self.publisher.publish_alarm()
+        self.publisher.publish_health()
+        self.courier.start()
+        self.dispatcher.start()
+        self.worker.start()
+        self.housekeeping.start()
+        self.panel.show_idle(
+            faulted=self.supervisor.faulted,
+            alarm_active=self.alarm.active is not None,
+            announce=True,
+        )
+        log.info(
+            "spectra-edge %s running as %s (broker %s:%s)",
+            __version__,
+            self.link.topics.prefix,
+            self.cfg.mqtt.host,
+            self.cfg.mqtt.port,
+        )
+
+    def stop(self, deadline: float | Deadline = STOP_TIMEOUT_S) -> None:
+        """Finish the job in hand, publish ``stopped``, join every thread until *deadline*
+        (seconds, or a :class:`Deadline` passed down from the signal); idempotent.
+
+        At most :func:`stop_budget_s` of *deadline* in all.
+        """
+        with self._lock:
+            if self._stopped or not self._started:
+                self._stopped = True
+                return
+            self._stopped = True
+        until = deadline_of(deadline, self.clock)
+        self.housekeeping.stop(until)
+        self.worker.stop(until)  # refuses what waits, finishes the job in hand
+        self.dispatcher.stop(until)
+        self.courier.stop(until)  # publishes 'stopped'
+        self.supervisor.close()
+        self.panel.bind(None, None)
+        self.archive.close()
+        self.outbox.close(until)
+        log.info("spectra-edge stopped")

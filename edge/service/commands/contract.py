@@ -1,0 +1,202 @@
+"""The remote-command contract: one registry of commands and their request models.
+
+The pydantic models are the source. Each shipped request schema,
+``edge/publish/schemas/cmd-<name>-request.json``, is generated from its model by
+``scripts/gen_command_schemas.py`` (a test checks the shipped files are what it writes), the
+topic list and ``info.commands`` come from :data:`COMMANDS`, and a request body is validated
+once, by its model (:func:`parse_request`).
+
+A key that may be left out is never ``null``: optional means absent, in the schema and in
+the model alike.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
+
+from edge.errors import CommandError
+
+#: Largest request payload accepted, bytes.
+MAX_PAYLOAD_BYTES = 4096
+#: Longest response topic accepted from a request, characters.
+MAX_RESPONSE_TOPIC = 256
+#: Longest correlation data echoed, bytes (longer is dropped, the response still sent).
+MAX_CORRELATION_BYTES = 256
+
+#: Error codes of the contract (``error.code`` in every ``cmd-*-response`` schema).
+ErrorCode = Literal[
+    "bad_json",
+    "bad_request",
+    "unknown_command",
+    "too_large",
+    "rate_limited",
+    "busy",
+    "not_found",
+    "failed",
+]
+
+
+class CommandRejected(CommandError):
+    """A request refused (before or by its handler); ``code`` says why (an :data:`ErrorCode`)."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        self.code: ErrorCode = code
+        super().__init__(message)
+
+
+# -- request models ---------------------------------------------------------------------
+
+_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+
+
+class CommandArgs(BaseModel):
+    """Base of every command's arguments: strict types, unknown keys and nulls rejected."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            nulls = sorted(str(k) for k, v in data.items() if v is None)
+            if nulls:
+                raise ValueError(f"null is not allowed (leave the key out): {', '.join(nulls)}")
+        return data
+
+
+class ScanArgs(CommandArgs):
+    """Take a scan now, as if the officer pressed the button."""
+
+    consignment: str = Field(
+        min_length=1, max_length=64, description="Consignment/container reference, in the result."
+    )
+
+
+class AckArgs(CommandArgs):
+    """Acknowledge the active alarm (of scan scan_id when given)."""
+
+    scan_id: str | None = Field(None, pattern=_ID, description="Scan whose alarm is acknowledged.")
+    operator: str | None = Field(None, max_length=64, description="Who acknowledged it.")
+
+
+class BackgroundArgs(CommandArgs):
+    """Take a new background (the crystal must be clean)."""
+
+
+class GetSpectrumArgs(CommandArgs):
+    """A stored scan's spectrum, for reach-back by a chemist."""
+
+    scan_id: str = Field(pattern=_ID, description="Scan to return.")
+    kind: Literal["raw", "processed"] = Field(
+        "processed", description="processed: absorbance on the grid; raw: sample counts."
+    )
+
+
+class PingArgs(CommandArgs):
+    """Liveness: answers with uptime and version, echoing nonce."""
+
+    nonce: str | None = Field(None, max_length=64, description="Echoed in the response.")
+
+
+#: The registry: every command of the contract and the model of its arguments, in the order
+#: ``info.commands`` lists them.
+COMMANDS: Final[Mapping[str, type[CommandArgs]]] = {
+    "scan": ScanArgs,
+    "ack": AckArgs,
+    "background": BackgroundArgs,
+    "get_spectrum": GetSpectrumArgs,
+    "ping": PingArgs,
+}
+
+
+def served(names: Mapping[str, object] | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """*names* in registry order; :class:`ValueError` for a name the contract does not know."""
+    unknown = set(names) - set(COMMANDS)
+    if unknown:
+        raise ValueError(f"not commands of the contract: {sorted(unknown)}")
+    return tuple(name for name in COMMANDS if name in names)
+
+
+def parse_request(name: str, payload: bytes, max_payload: int = MAX_PAYLOAD_BYTES) -> CommandArgs:
+    """Validate one request body for command *name*, once, by its model.
+
+    Raises :class:`CommandRejected` with code too_large, unknown_command, bad_json or
+    bad_request (checked in that order).
+    """
+    if len(payload) > max_payload:
+        raise CommandRejected("too_large", f"payload of {len(payload)} bytes exceeds {max_payload}")
+    model = COMMANDS.get(name)
+    if model is None:
+        raise CommandRejected("unknown_command", f"unknown command {name[:64]!r}")
+    try:
+        body = json.loads(payload.decode("utf-8")) if payload.strip() else {}
+    except (UnicodeDecodeError, ValueError) as err:
+        raise CommandRejected("bad_json", f"not JSON: {err}") from err
+    if not isinstance(body, dict):
+        raise CommandRejected("bad_json", "request must be a JSON object")
+    try:
+        return model.model_validate(body)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(body)'}: {e['msg']}"
+            for e in err.errors()[:5]
+        )
+        raise CommandRejected("bad_request", problems[:300]) from err
+
+
+# -- the JSON Schemas generated from the models -----------------------------------------
+
+#: Where the shipped request schemas live.
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "publish" / "schemas"
+
+
+class _ContractSchema(GenerateJsonSchema):
+    """The models' JSON Schema as the contract states it: optional keys are absent, never
+    null (so ``X | None = None`` is just X, without a null default); no per-field titles."""
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        out = super().default_schema(schema)
+        if out.get("default", 0) is None:
+            del out["default"]
+        return out
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+def request_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of command *name*'s request body, from its model."""
+    model = COMMANDS[name]
+    generated = model.model_json_schema(schema_generator=_ContractSchema)
+    doc = generated.pop("description", "").strip()
+    generated.pop("title", None)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://spectra-edge.invalid/schemas/cmd-{name}-request.json",
+        "title": f"cmd/{name} request",
+        "description": (
+            f"Request body of cmd/{name}. {doc} Reply goes to the MQTT 5 response topic "
+            f"(default cmd/{name}/response) with the request's correlation data."
+        ),
+        **generated,
+    }
+
+
+def request_schema_text(name: str) -> str:
+    """:func:`request_schema` as the shipped file's text (2-space indent, final newline)."""
+    return json.dumps(request_schema(name), indent=2) + "\n"
+
+
+def request_schema_path(name: str) -> Path:
+    """The shipped request schema file of command *name*."""
+    return SCHEMA_DIR / f"cmd-{name}-request.json"
