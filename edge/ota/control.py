@@ -84,8 +84,11 @@ class SystemdControl:
         if not isinstance(doc, dict) or float(doc.get("time_epoch", 0)) < since:
             return "the service has not reported ready since the switch"
         for key, expected in (("app_release", app_dir), ("data_release", data_dir)):
-            if expected is not None and doc.get(key) != str(expected):
-                return f"the service runs {key} {doc.get(key)}, not {expected}"
+            running = doc.get(key)
+            if expected is not None and (
+                not running or Path(running).resolve() != expected.resolve()
+            ):
+                return f"the service runs {key} {running}, not {expected}"
         if doc.get("outbox_writable") is not True:
             return "the service reports its outbox not writable"
         return None
