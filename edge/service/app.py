@@ -12,6 +12,8 @@ in order; the work happens in the parts, each in its own module:
 * :class:`~edge.service.commands.Dispatcher` with
   :class:`~edge.service.commands.handlers.CommandHandlers` — remote commands;
 * :class:`~edge.service.housekeeping.Housekeeping` — periodic ``health``, fault retries;
+* :class:`~edge.service.ota_state.OtaStatePublisher` — the retained, signed ``ota/state``
+  (the updater's ``ota/state.json``, on change and on reconnect);
 * :class:`~edge.service.panel.SafePanel` / :class:`~edge.service.panel.NullPanel` — the
   operator panel;
 * :class:`~edge.publish.courier.Courier` — outbox -> broker (paho's thread under it);
@@ -49,6 +51,7 @@ from edge.service.commands.dispatcher import Dispatcher
 from edge.service.commands.handlers import CommandHandlers
 from edge.service.housekeeping import Housekeeping
 from edge.service.notify import Notifier, watchdog_interval_s
+from edge.service.ota_state import OtaStatePublisher
 from edge.service.panel import NullPanel, PanelPort, PanelView, SafePanel
 from edge.service.readiness import Watchdog, app_release_dir, write_ready
 from edge.service.state import LastError, StatePublisher
@@ -151,6 +154,7 @@ class Service:
             clock=self.clock,
         )
         self.publisher.commands = self.dispatcher
+        self.ota_state = OtaStatePublisher(cfg, self.link, self.key)
         self.housekeeping = Housekeeping(
             cfg.mqtt.health_interval_s,
             self.publisher,
@@ -199,6 +203,7 @@ class Service:
         self.publisher.publish_info()
         self.publisher.publish_alarm()
         self.publisher.publish_health()
+        self.ota_state.start()
         self.courier.start()
         self.dispatcher.start()
         self.worker.start()
@@ -238,6 +243,7 @@ class Service:
         if self.watchdog is not None:
             self.watchdog.stop(until)
         self.housekeeping.stop(until)
+        self.ota_state.stop(until)
         self.worker.stop(until)  # refuses what waits, finishes the job in hand
         self.dispatcher.stop(until)
         self.courier.stop(until)  # publishes 'stopped'
