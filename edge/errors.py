@@ -47,7 +47,8 @@ class UpdateError(EdgeError, RuntimeError):
     Codes: ``no_space``, ``too_large``, ``download_failed``, ``truncated``, ``hash_mismatch``,
     ``bad_signature``, ``expired``, ``metadata_rollback``, ``unknown_target``,
     ``bad_target``, ``downgrade``, ``incompatible``, ``unsafe_archive``, ``selftest_failed``,
-    ``unhealthy``, ``busy``, ``no_release``.
+    ``unhealthy``, ``busy``, ``no_release``, ``bad_request`` (a remote request the updater
+    refuses).
     """
 
     def __init__(self, reason: str, message: str) -> None:

@@ -28,7 +28,9 @@ UNINSTALL=0
 PURGE=0
 PYTHON=${PYTHON:-/usr/bin/python3}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-UNITS=(spectra-edge.service spectra-edge-ota-recover.service)
+UNITS=(spectra-edge.service spectra-edge-ota-recover.service spectra-edge-ota-request.path)
+# installed beside them, started only by the .path unit
+HELPER_UNITS=(spectra-edge-ota-request.service)
 cd /    # never import from the directory install.sh was started in
 
 while [[ $# -gt 0 ]]; do
@@ -75,10 +77,14 @@ enable_units() {
     fi
 }
 
+wanted_by() {  # the target whose .wants/ enables unit $1 (its [Install] WantedBy=)
+    case "$1" in *.path) echo paths.target ;; *) echo multi-user.target ;; esac
+}
+
 manual_enable() {
-    mkdir -p "$UNITDIR/multi-user.target.wants"
     for u in "${UNITS[@]}"; do
-        ln -sfn "/etc/systemd/system/$u" "$UNITDIR/multi-user.target.wants/$u"
+        mkdir -p "$UNITDIR/$(wanted_by "$u").wants"
+        ln -sfn "/etc/systemd/system/$u" "$UNITDIR/$(wanted_by "$u").wants/$u"
     done
 }
 
@@ -86,8 +92,8 @@ uninstall() {
     if [[ $SCRATCH == 0 ]] && command -v systemctl >/dev/null; then
         systemctl disable --now "${UNITS[@]}" 2>/dev/null || true
     fi
-    for u in "${UNITS[@]}"; do
-        rm -f "$UNITDIR/$u" "$UNITDIR/multi-user.target.wants/$u"
+    for u in "${UNITS[@]}" "${HELPER_UNITS[@]}"; do
+        rm -f "$UNITDIR/$u" "$UNITDIR/$(wanted_by "$u").wants/$u"
     done
     [[ $SCRATCH == 0 ]] && command -v systemctl >/dev/null && systemctl daemon-reload || true
     rm -rf "$OPT" "$R/usr/local/bin/spectra-edge"
@@ -229,7 +235,7 @@ mkdir -p "$STATE"
 
 # 7. the units, installed and enabled ------------------------------------------------------
 mkdir -p "$UNITDIR"
-for u in "${UNITS[@]}"; do
+for u in "${UNITS[@]}" "${HELPER_UNITS[@]}"; do
     install -m 0644 "$HERE/../systemd/$u" "$UNITDIR/$u"
 done
 enable_units

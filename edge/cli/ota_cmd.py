@@ -38,6 +38,12 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     a.add_argument("source", help="repository directory (USB stick) or http(s) URL")
     a.add_argument("--target", action="append", metavar="NAME", help="only this target")
     a.set_defaults(handler=_apply)
+    rq = osub.add_parser(
+        "run-request",
+        parents=[common],
+        help="apply the update the service was asked for (cmd/update; run by the path unit)",
+    )
+    rq.set_defaults(handler=_run_request)
     s = osub.add_parser("status", parents=[common], help="state, versions, floor, expiry")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(handler=_status)
@@ -187,6 +193,26 @@ def _apply(args: argparse.Namespace) -> int:
     else:
         print("up to date: nothing newer in the repository")
     print(f"installed: {json.dumps(outcome.installed, sort_keys=True)}")
+    return 0
+
+
+def _run_request(args: argparse.Namespace) -> int:
+    from edge.errors import UpdateError
+    from edge.ota import trial
+    from edge.ota.request import take_request
+
+    cfg = config_from_args(args)
+    try:
+        request = take_request(cfg.device.data_dir.expanduser())
+    except UpdateError as err:  # refused before anything was fetched: say so in ota/state
+        trial.write_state(cfg.ota.root, "failed", reason=str(err), code=err.reason)
+        raise
+    if request is None:
+        print("no update request waiting")
+        return 0
+    print(f"update request {request.id} from {request.repository} ({request.target or 'newest'})")
+    outcome = _updater(args).apply(request.repository, [request.target] if request.target else None)
+    print(f"{'committed: ' + '; '.join(outcome.done) if outcome.done else 'up to date'}")
     return 0
 
 

@@ -40,11 +40,17 @@ def run_selftest(models: Path) -> dict[str, Any]:
         return {"ok": False, "cases": 0, "failures": [f"no usable {spec_path}: {err}"]}
     if not cases:
         return {"ok": False, "cases": 0, "failures": ["selftest.json lists no spectra"]}
-    os.environ[MODELS_ENV] = str(models)
+    previous = os.environ.get(MODELS_ENV)
+    os.environ[MODELS_ENV] = str(models)  # for the duration of the load only
     try:
         ident = build_identifier(models / "library", models / "model")
     except Exception as err:  # any load failure is a failed self-test, reported
         return {"ok": False, "cases": len(cases), "failures": [f"cannot load: {err}"]}
+    finally:
+        if previous is None:
+            os.environ.pop(MODELS_ENV, None)
+        else:
+            os.environ[MODELS_ENV] = previous
     failures = []
     for case in cases:
         record = read_spectrum(spec_path.parent / case["file"])

@@ -41,6 +41,7 @@ from pathlib import Path
 from edge import __version__
 from edge.config.schema import Config
 from edge.lifecycle import Clock, Deadline, SystemClock, deadline_of
+from edge.ota.request import UpdateRequests
 from edge.publish.client import STOP_OVERRUN_S, MqttLink
 from edge.publish.courier import LINK_STOP_MIN_S, Courier
 from edge.publish.delivery import open_outbox
@@ -143,7 +144,14 @@ class Service:
             gate=self.gate,
         )
         self.handlers = CommandHandlers(
-            self.worker, self.alarm, self.archive, self.publisher, self.panel, uptime=uptime
+            self.worker,
+            self.alarm,
+            self.archive,
+            self.publisher,
+            self.panel,
+            uptime=uptime,
+            updates=UpdateRequests(self.data_dir, cfg.ota.root),
+            state_topic=f"{self.link.topics.prefix}/ota/state",
         )
         self.dispatcher = Dispatcher(
             self.link.topics.prefix,

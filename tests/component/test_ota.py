@@ -439,7 +439,9 @@ def _complete(cfg) -> None:  # type: ignore[no-untyped-def]
     assert not (layout.ota / "txn.json").exists() and not (layout.ota / "trial.json").exists()
     from edge.ota.selftest import run_selftest
 
+    before = os.environ.get("SPECTRA_EDGE_MODELS")
     assert run_selftest(current)["ok"]
+    assert os.environ.get("SPECTRA_EDGE_MODELS") == before  # nothing leaks into the process
 
 
 @pytest.mark.parametrize("step", STEPS)

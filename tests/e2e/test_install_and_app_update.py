@@ -17,14 +17,19 @@ import pytest
 from ota_helpers import snapshot
 from paths import PROJECT
 
-from edge.config.loader import parse_config
 from edge.ota.layout import Layout
 from edge.ota.repo import Repository
+from edge.ota.request import REQUEST_FILE, UpdateRequests
 from edge.ota.targets import pack_app
-from edge.ota.updater import Updater
 
 INSTALL = PROJECT / "scripts" / "install.sh"
-UNITS = ("spectra-edge.service", "spectra-edge-ota-recover.service")
+#: Enabled units and the target that wants each; the request service is started by its .path.
+ENABLED = {
+    "spectra-edge.service": "multi-user.target",
+    "spectra-edge-ota-recover.service": "multi-user.target",
+    "spectra-edge-ota-request.path": "paths.target",
+}
+UNITS = (*ENABLED, "spectra-edge-ota-request.service")
 
 
 def run_install(*args: str) -> subprocess.CompletedProcess[str]:
@@ -127,7 +132,8 @@ def test_install_sh_into_a_scratch_root(installed_root: tuple[Path, Path, Reposi
     assert 'id = "altynkol-07"' in config and 'driver = "spi"' in config
     for unit in UNITS:
         assert (root / "etc" / "systemd" / "system" / unit).is_file()
-        assert (root / "etc" / "systemd" / "system" / "multi-user.target.wants" / unit).is_symlink()
+    for unit, target in ENABLED.items():
+        assert (root / "etc" / "systemd" / "system" / f"{target}.wants" / unit).is_symlink()
 
 
 def test_units_pass_systemd_analyze_verify(
@@ -173,15 +179,35 @@ def test_app_update_installs_passes_trial_and_commits(
     new_wheel = bumped_wheel(release_wheel, "0.1.1", tmp_path)
     out = tmp_path / "app.tar"
     repo.add(out, pack_app(new_wheel, out, release_wheelhouse))
-    cfg = parse_config(
-        {
-            "device": {"data_dir": str(root / "var" / "lib" / "spectra-edge")},
-            "ota": {"root": str(opt), "service": "none", "min_free_mb": 1},
-        },
-        "<test>",
+    state_dir = root / "var" / "lib" / "spectra-edge"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[device]\ndata_dir = "{state_dir}"\n'
+        f'[ota]\nroot = "{opt}"\nservice = "none"\nmin_free_mb = 1\n'
     )
-    outcome = Updater(cfg).apply(str(repo.path))
-    assert outcome.installed["app"] == "0.1.1", outcome
+    # the service's side of cmd/update: a request file in its state directory...
+    request = UpdateRequests(state_dir, opt).submit(str(repo.path), None, "test")
+    assert (state_dir / REQUEST_FILE).is_file()
+    # ...and what the .path unit starts as root: the installed release's updater
+    done = subprocess.run(
+        [
+            str(opt / "current" / "venv" / "bin" / "python"),
+            "-m",
+            "edge.cli",
+            "--config",
+            str(config),
+            "ota",
+            "run-request",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd="/",
+    )
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert f"update request {request.id}" in done.stdout and "committed" in done.stdout
+    assert not (state_dir / REQUEST_FILE).exists()  # taken: the path unit does not loop
+    assert Layout(opt).installed()["app"] == "0.1.1"
     assert os.readlink(opt / "current") == "releases/0.1.1"
     state = json.loads((opt / "ota" / "state.json").read_text())
     assert state["state"] == "committed" and state["version"] == "0.1.1"
@@ -211,8 +237,7 @@ def test_uninstall_removes_the_release_and_keeps_config_and_data(
     assert not (root / "usr" / "local" / "bin" / "spectra-edge").exists()
     for unit in UNITS:
         assert not (root / "etc" / "systemd" / "system" / unit).exists()
-        assert not (
-            root / "etc" / "systemd" / "system" / "multi-user.target.wants" / unit
-        ).is_symlink()
+    for unit, target in ENABLED.items():
+        assert not (root / "etc" / "systemd" / "system" / f"{target}.wants" / unit).is_symlink()
     assert (root / "etc" / "spectra-edge" / "config.toml").is_file()
     run_install("--root", str(root), "--uninstall")  # idempotent

@@ -2,7 +2,8 @@
 
 Each takes the validated arguments model and returns the response's ``result``: a dict, or
 a Future of one for the commands that queue a job (``scan``, ``background``), answered when
-the job ends. A refusal is a :class:`CommandRejected` (``busy``, ``not_found``).
+the job ends. A refusal is a :class:`CommandRejected` (``busy``, ``not_found``). ``update``
+only writes a request file for the root updater (:mod:`edge.ota.request`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from concurrent.futures import Future
 from typing import Any
 
 from edge import __version__
+from edge.errors import UpdateError
+from edge.ota.request import UpdateRequests
 from edge.service.alarm import AlarmState
 from edge.service.commands.contract import (
     AckArgs,
@@ -21,6 +24,7 @@ from edge.service.commands.contract import (
     GetSpectrumArgs,
     PingArgs,
     ScanArgs,
+    UpdateArgs,
 )
 from edge.service.commands.dispatcher import Handler
 from edge.service.panel import PanelView
@@ -48,7 +52,8 @@ def _responded(job: Future[JobResult]) -> Future[dict[str, Any]]:
 
 
 class CommandHandlers:
-    """``scan``, ``ack``, ``background``, ``get_spectrum`` and ``ping`` for one service."""
+    """``scan``, ``ack``, ``background``, ``get_spectrum``, ``ping`` and ``update`` for one
+    service (*updates*: where ``update`` hands its request to the root updater)."""
 
     def __init__(
         self,
@@ -59,6 +64,8 @@ class CommandHandlers:
         panel: PanelView,
         *,
         uptime: Callable[[], float],
+        updates: UpdateRequests | None = None,
+        state_topic: str | None = None,
     ) -> None:
         self.worker = worker
         self.alarm = alarm
@@ -66,6 +73,8 @@ class CommandHandlers:
         self.publisher = publisher
         self.panel = panel
         self.uptime = uptime
+        self.updates = updates
+        self.state_topic = state_topic
 
     def table(self) -> dict[str, Handler]:
         """Command name -> handler, for the dispatcher."""
@@ -75,6 +84,7 @@ class CommandHandlers:
             "background": self.background,
             "get_spectrum": self.get_spectrum,
             "ping": self.ping,
+            "update": self.update,
         }
 
     def scan(self, args: ScanArgs) -> Future[dict[str, Any]]:
@@ -120,4 +130,29 @@ class CommandHandlers:
         out: dict[str, Any] = {"uptime_s": self.uptime(), "version": __version__}
         if args.nonce is not None:
             out["nonce"] = args.nonce
+        return out
+
+    def update(self, args: UpdateArgs) -> dict[str, Any]:
+        """Hand an update request to the root updater (the service cannot write the releases);
+        ``busy`` while a request waits or an update runs."""
+        if self.updates is None:
+            raise CommandRejected("failed", "over-the-air updates are not set up on this device")
+        try:
+            request = self.updates.submit(args.repository, args.target, "remote")
+        except UpdateError as err:
+            if err.reason == "busy":
+                raise CommandRejected("busy", str(err)) from err
+            raise CommandRejected("bad_request", str(err)) from err
+        except OSError as err:
+            raise CommandRejected("failed", f"update request not written: {err}") from err
+        log.info("update requested from %s (%s)", args.repository, args.target or "newest")
+        out: dict[str, Any] = {
+            "accepted": True,
+            "request_id": request.id,
+            "repository": request.repository,
+        }
+        if request.target:
+            out["target"] = request.target
+        if self.state_topic:
+            out["state_topic"] = self.state_topic
         return out
