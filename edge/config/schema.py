@@ -278,9 +278,10 @@ class OtaConfig(Section):
         Path("/opt/spectra-edge"),
         description="Install root: releases/, data/, the current links and the updater's ota/.",
     )
-    service: Literal["systemd", "none"] = Field(
+    service: Literal["systemd", "signal", "none"] = Field(
         "systemd",
-        description="How the updater restarts the service and sees it ready; 'none': no "
+        description="How the updater restarts the service and sees it ready; 'signal': no "
+        "systemd, SIGHUP/SIGTERM to the pid in the service's ready.json; 'none': no "
         "service to restart (bench or lab), the trial is the self-test and the outbox check.",
     )
     unit: str = Field("spectra-edge.service", description="The service's systemd unit.")

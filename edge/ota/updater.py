@@ -50,7 +50,7 @@ from edge import __version__
 from edge.config.schema import Config
 from edge.errors import UpdateError
 from edge.ota import safe_tar, trial
-from edge.ota.control import NoService, ServiceControl, SystemdControl
+from edge.ota.control import NoService, ServiceControl, SignalControl, SystemdControl
 from edge.ota.fetcher import ResumableFetcher, source_urls
 from edge.ota.layout import PARTIAL, Layout, data_release_id
 from edge.ota.targets import DATA_KINDS, KINDS, TargetMeta
@@ -123,11 +123,12 @@ class Updater:
         self.layout = Layout(cfg.ota.root)
         self.service_data_dir = cfg.device.data_dir.expanduser()
         if control is None:
-            control = (
-                NoService()
-                if cfg.ota.service == "none"
-                else SystemdControl(cfg.ota.unit, self.service_data_dir)
-            )
+            if cfg.ota.service == "none":
+                control = NoService()
+            elif cfg.ota.service == "signal":
+                control = SignalControl(self.service_data_dir)
+            else:
+                control = SystemdControl(cfg.ota.unit, self.service_data_dir)
         self.control = control
         self.progress = progress or (lambda _msg: None)
 
