@@ -6,12 +6,12 @@
 2. **App update** (the wheel of this tree as a new version, with its dependency wheels):
    the same steps plus the venv built offline. Baseline in the same run: a plain
    ``python -m venv`` + ``pip install --no-index`` of the same wheels.
-3. **Start to ready** of ``spectra-edge run`` (process start to its retained ``online``
-   status on a local mosquitto: instrument and identifier open) and its **peak RSS**
-   (VmHWM) after one remote scan, with the shipped model and library. Baseline: a bare
-   interpreter importing numpy, scipy and LiteRT.
+3. **Start to ready** of ``spectra-edge run``: process start to ``READY=1`` on a fake
+   systemd notify socket (instrument and identifier open), and to its retained ``online``
+   status on a local mosquitto; its **peak RSS** (VmHWM) after one remote scan, with the
+   shipped model and library. Baseline: a bare interpreter importing numpy, scipy and LiteRT.
 
-    .venv/bin/python bench/bench_ota.py
+    .venv/bin/python bench/bench_ota.py [data] [app] [service]   (default: all three)
 
 Prints the figures and writes JSON to bench/results/.
 """
@@ -19,6 +19,7 @@ Prints the figures and writes JSON to bench/results/.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -116,17 +117,27 @@ def bench_app(tmp: Path) -> dict[str, float]:
     return {"apply_commit_s": apply_s, "baseline_venv_s": base_s, "ratio": apply_s / base_s}
 
 
-def vm_hwm_mb(pid: int) -> float:
+def _status_mb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
+    raise RuntimeError(f"no {field}")
+
+
+def vm_hwm_mb(pid: int) -> float:
+    """Peak resident set size of *pid*, MB."""
+    return _status_mb(pid, "VmHWM")
+
+
+def vm_rss_mb(pid: int) -> float:
+    """Resident set size of *pid* now, MB."""
+    return _status_mb(pid, "VmRSS")
 
 
 def bench_service(tmp: Path) -> dict[str, float]:
-    from helpers_mqtt import Subscriber
+    from helpers_mqtt import Requester, Subscriber
     from mosquitto_broker import Broker
-    from test_service import Requester
+    from notify_socket import NotifySocket
 
     broker = Broker(tmp / "mq").start()
     prefix = "customs/post-1/dev-1"
@@ -135,26 +146,34 @@ def bench_service(tmp: Path) -> dict[str, float]:
         f'[device]\nid = "dev-1"\npost = "post-1"\ndata_dir = "{tmp / "data"}"\n'
         f'[panel]\npin_factory = "mock"\n[mqtt]\nhost = "127.0.0.1"\nport = {broker.port}\n'
     )
+    notify = NotifySocket(tmp / "notify.sock")
     watcher = Subscriber(broker.port, [f"{prefix}/status"])
     watcher.wait_subscribed()
+    env = dict(os.environ, NOTIFY_SOCKET=str(notify.path), WATCHDOG_USEC="30000000")
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "edge.cli", "--config", str(cfg), "run"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd="/",
+        env=env,
     )
     try:
-        watcher.wait_for(lambda ms: any(m.json()["state"] == "online" for m in ms), timeout=60)
+        notify.wait_for(lambda m: m.get("READY") == "1", 120)
         ready_s = time.perf_counter() - t0
+        watcher.wait_for(lambda ms: any(m.json()["state"] == "online" for m in ms), timeout=60)
+        online_s = time.perf_counter() - t0
+        rss_ready = vm_rss_mb(proc.pid)
         req = Requester(broker.port)
         req.send("scan", {"consignment": "BENCH"}, b"b1")
         req.response(b"b1", timeout=60)
+        req.close()
         rss = vm_hwm_mb(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
         watcher.close()
+        notify.close()
         broker.kill()
     base = subprocess.Popen(
         [
@@ -170,6 +189,8 @@ def bench_service(tmp: Path) -> dict[str, float]:
     base.communicate(b"")
     return {
         "start_to_ready_s": ready_s,
+        "start_to_online_s": online_s,
+        "rss_at_ready_mb": rss_ready,
         "peak_rss_mb": rss,
         "baseline_rss_mb": base_rss,
         "rss_ratio": rss / base_rss,
@@ -178,14 +199,18 @@ def bench_service(tmp: Path) -> dict[str, float]:
 
 def main() -> int:
     out: dict[str, Any] = {"machine": platform.machine(), "python": platform.python_version()}
-    with tempfile.TemporaryDirectory() as d:
-        out["data_update"] = bench_data(Path(d) / "data")
-    print(json.dumps(out["data_update"]), flush=True)
-    with tempfile.TemporaryDirectory() as d:
-        out["app_update"] = bench_app(Path(d))
-    print(json.dumps(out["app_update"]), flush=True)
-    with tempfile.TemporaryDirectory() as d:
-        out["service"] = bench_service(Path(d))
+    only = sys.argv[1:] or ["data", "app", "service"]
+    if "data" in only:
+        with tempfile.TemporaryDirectory() as d:
+            out["data_update"] = bench_data(Path(d) / "data")
+        print(json.dumps(out["data_update"]), flush=True)
+    if "app" in only:
+        with tempfile.TemporaryDirectory() as d:
+            out["app_update"] = bench_app(Path(d))
+        print(json.dumps(out["app_update"]), flush=True)
+    if "service" in only:
+        with tempfile.TemporaryDirectory() as d:
+            out["service"] = bench_service(Path(d))
     print(json.dumps(out, indent=2))
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"ota-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(out, indent=2))
