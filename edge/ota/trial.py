@@ -55,10 +55,13 @@ def fsync_dir(path: Path) -> None:
 
 
 def write_json(path: Path, doc: Any) -> None:
-    """Replace *path* with *doc* as JSON: temp file, fsync, rename, fsync the directory."""
+    """Replace *path* with *doc* as JSON (mode 0644): temp file, fsync, rename, fsync the
+    directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # world-readable (mkstemp makes 0600): the unprivileged service reads state.json
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=2, sort_keys=True)
             fh.write("\n")

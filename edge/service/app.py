@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -301,13 +302,22 @@ class Service:
         self.notifier.ready(self.status_line())
         log.info("ready (%s)", self.data_release())
 
-    def reload(self, timeout: float = RELOAD_TIMEOUT_S) -> bool:
+    def reload(
+        self, timeout: float = RELOAD_TIMEOUT_S, cancel: threading.Event | None = None
+    ) -> bool:
         """Reopen the instrument and identifier (SIGHUP after a data-only update) on the scan
-        worker, after the job in hand; ready again when done. True when reloaded."""
+        worker, after the job in hand; ready again when done. True when reloaded. Stops
+        waiting when *cancel* is set (SIGTERM meanwhile: the stop deadline runs)."""
         self.notifier.reloading()
         log.info("reloading the identifier")
         try:
-            self.worker.submit_reload().result(timeout)
+            job = self.worker.submit_reload()
+            until = deadline_of(timeout, self.clock)
+            while not job.done():
+                if (cancel is not None and cancel.is_set()) or until.expired():
+                    raise TimeoutError("reload did not finish (stopping, or past its deadline)")
+                time.sleep(0.05)
+            job.result()
         except Exception as err:
             self.errors.record(f"reload failed: {type(err).__name__}: {err}")
             self.notifier.ready(f"reload failed: {err}")

@@ -81,7 +81,7 @@ def run_until(
         while not stop.wait(0.2):
             if reload is not None and reload.is_set():
                 reload.clear()
-                service.reload()
+                service.reload(cancel=stop)
     finally:
         service.stop(deadline[0] if deadline else STOP_TIMEOUT_S)
 

@@ -253,3 +253,37 @@ def test_without_systemd_nothing_is_sent_and_nothing_fails(
         assert (tmp_path / "data" / "ready.json").exists()
     finally:
         svc.stop(5)
+
+
+def test_a_reload_behind_a_hung_scan_gives_way_to_a_stop(
+    tmp_path: Path, mosquitto: Broker, notify: NotifySocket
+) -> None:
+    release = threading.Event()
+    engine = FakeEngine()
+    original = engine.scan
+
+    def hung(reference: str | None = None) -> Any:
+        release.wait(30)
+        return original(reference)
+
+    engine.scan = hung  # type: ignore[method-assign]
+    svc = start(tmp_path, mosquitto, engine)
+    try:
+        svc.worker.submit("scan", source="test")
+        assert wait_until(lambda: not svc.worker.idle)
+        cancel = threading.Event()
+        threading.Timer(0.3, cancel.set).start()  # SIGTERM arrives while the reload waits
+        t0 = time.monotonic()
+        assert svc.reload(60, cancel=cancel) is False
+        assert time.monotonic() - t0 < 5
+        assert "reload failed" in (svc.errors.message or "")
+    finally:
+        release.set()
+        svc.stop(5)
+
+
+def test_the_updater_state_file_is_readable_by_the_service_user(tmp_path: Path) -> None:
+    from edge.ota import trial
+
+    trial.write_state(tmp_path, "idle")
+    assert (tmp_path / "ota" / "state.json").stat().st_mode & 0o777 == 0o644
