@@ -234,3 +234,27 @@ def response_kind(command: str) -> str:
     """Schema kind of a response to *command*."""
     kind = f"cmd-{command}-response"
     return kind if kind in KINDS else "cmd-error-response"
+
+
+#: Members of the updater's ota/state.json that ``ota/state`` carries (beyond state and time).
+OTA_STATE_FIELDS: Final = ("kind", "version", "target", "reason", "code", "deferred", "running")
+
+
+def ota_state_payload(
+    device: str, post: str, state: Mapping[str, Any], installed: Mapping[str, str | None]
+) -> dict[str, Any]:
+    """``ota/state`` (unsigned) from the updater's *state* document (``ota/state.json``; an
+    empty one is ``idle``) and the versions *installed*. ``time`` is when the updater entered
+    the state, so a republished state signs to the same bytes."""
+    out = _header(device, post, str(state.get("time") or utc_now()))
+    out["state"] = state.get("state", "idle")
+    for key in OTA_STATE_FIELDS:
+        value = state.get(key)
+        if key == "deferred":
+            if value is not None:
+                out[key] = bool(value)
+        elif key in ("version", "reason") or value is not None:
+            out[key] = None if value is None else str(value)
+    out["installed"] = {k: v for k, v in installed.items() if k in ("app", "library", "model")}
+    out["installed"].setdefault("app", __version__)
+    return out

@@ -30,13 +30,17 @@ from edge.service.commands.contract import CommandRejected
 from edge.service.panel import PanelView, Severity
 from edge.service.state import LastError, StatePublisher
 from edge.service.supervisor import InstrumentSupervisor
+from edge.service.switch_gate import SwitchGate
 from edge.store.archive import Archive, ArchiveError, ScanRecord
 from hal.errors import HalError
 
 log = logging.getLogger(__name__)
 
-#: scan, background, or reopen (after a fault: open the instrument again, acquire nothing).
-JobKind = Literal["scan", "background", "reopen"]
+#: scan, background, reopen (after a fault: open the instrument again, acquire nothing), or
+#: reload (SIGHUP after a data update: close and open the instrument and identifier again).
+JobKind = Literal["scan", "background", "reopen", "reload"]
+#: A job running longer than this means a wedged worker (the watchdog stops pinging), s.
+WEDGED_AFTER_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class ScanWorker:
         queue_size: int = 8,
         wall_clock: Callable[[], float] = time.time,
         make_room: Callable[[BaseException], bool] | None = None,
+        gate: SwitchGate | None = None,
     ) -> None:
         self.supervisor = supervisor
         self.courier = courier
@@ -125,6 +130,8 @@ class ScanWorker:
         self.make_room = make_room
         self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=queue_size)
         self._running = False
+        self._job_started: float | None = None
+        self.gate = gate
         self._thread = Worker("scan-worker", self._loop, wake=self._wake)
 
     def __repr__(self) -> str:
@@ -171,6 +178,21 @@ class ScanWorker:
             return True
         return False
 
+    def submit_reload(self) -> Future[JobResult]:
+        """Queue a reload of the instrument and identifier (after a data update); a full queue
+        raises ``CommandRejected('busy')``."""
+        return self.submit("reload", source="reload")
+
+    def wedged(self, after_s: float = WEDGED_AFTER_S) -> str | None:
+        """None while the worker thread runs and no job has run longer than *after_s*; else
+        what is wrong (the watchdog's liveness check)."""
+        if not self._thread.alive:
+            return "scan worker thread is not running"
+        started = self._job_started
+        if started is not None and time.monotonic() - started > after_s:
+            return f"scan worker stuck in one job for {time.monotonic() - started:.0f} s"
+        return None
+
     @property
     def idle(self) -> bool:
         """No job running and none waiting."""
@@ -213,6 +235,7 @@ class ScanWorker:
             if not job.future.set_running_or_notify_cancel():
                 continue
             self._running = True
+            self._job_started = time.monotonic()
             try:
                 result = self.run(job)
             except BaseException as err:
@@ -227,20 +250,24 @@ class ScanWorker:
                 job.future.set_result(result)
             finally:
                 self._running = False
+                self._job_started = None
 
     def run(self, job: Job) -> JobResult:
         """Run one job on the calling thread (the worker's, or a test's)."""
+        if job.kind == "reload":
+            self.supervisor.close()
         engine = self.supervisor.engine()
         if engine is None:
             raise EdgeError(f"instrument unavailable: {self.supervisor.fault_text}")
-        if job.kind == "reopen":
-            return JobResult("reopen", messages.utc_now())
+        if job.kind in ("reopen", "reload"):
+            return JobResult(job.kind, messages.utc_now())
         self.panel.show_busy()
         try:
-            if job.kind == "background":
-                result = self._background(engine, job)
-            else:
-                result = self._scan(engine, job)
+            with self.gate.scanning() if self.gate else contextlib.nullcontext():
+                if job.kind == "background":
+                    result = self._background(engine, job)
+                else:
+                    result = self._scan(engine, job)
         except HalError as err:
             self.supervisor.fault(err)
             raise

@@ -75,6 +75,18 @@ BODIES: dict[str, list[object]] = {
         {"from_seq": None, "to_seq": 2},
     ],
     "ping": [{}, {"nonce": "n-1"}, {"nonce": None}, {"nonce": "n" * 65}, {"extra": 1}],
+    "update": [
+        {"repository": "/media/usb/repo"},
+        {"repository": "https://laptop.local:8080/", "target": "app/spectra_edge-0.2.0.tar"},
+        {"repository": "/r", "target": "library/lib-2026.12.1.tar"},
+        {},
+        {"repository": "relative"},
+        {"repository": "/r", "target": None},
+        {"repository": "/r", "target": "firmware/x"},
+        {"repository": "/r x"},
+        {"repository": "/" + "r" * 600},
+        {"repository": "/r", "force": True},
+    ],
 }
 
 

@@ -22,6 +22,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from edge.errors import CommandError
+from edge.ota.request import REPOSITORY_PATTERN, TARGET_PATTERN
 
 #: Largest request payload accepted, bytes.
 MAX_PAYLOAD_BYTES = 4096
@@ -126,6 +127,23 @@ class ReplayArgs(CommandArgs):
         return self
 
 
+class UpdateArgs(CommandArgs):
+    """Install a signed update from a repository; progress and outcome go to ota/state."""
+
+    repository: str = Field(
+        pattern=REPOSITORY_PATTERN,
+        max_length=512,
+        description="TUF repository: an absolute directory on the device (USB stick) or an "
+        "http(s) URL. Its content is trusted only through the device's root metadata.",
+    )
+    target: str | None = Field(
+        None,
+        pattern=TARGET_PATTERN,
+        description="Only this target (e.g. app/spectra_edge-0.2.0.tar); absent: whatever "
+        "is newer than what runs.",
+    )
+
+
 class PingArgs(CommandArgs):
     """Liveness: answers with uptime and version, echoing nonce."""
 
@@ -141,6 +159,7 @@ COMMANDS: Final[Mapping[str, type[CommandArgs]]] = {
     "get_spectrum": GetSpectrumArgs,
     "replay": ReplayArgs,
     "ping": PingArgs,
+    "update": UpdateArgs,
 }
 
 

@@ -7,7 +7,8 @@ the job ends. A refusal is a :class:`CommandRejected` (``busy``, ``not_found``).
 A ``scan`` with a ``request_id`` runs at most once: the id is recorded on disk
 (:class:`~edge.store.requests.RequestLog`) before the scan starts, and a request with an id
 seen before is answered with the first one's response, never scanned again. ``replay``
-resends archived results, as signed, through the outbox.
+resends archived results, as signed, through the outbox. ``update`` only writes a request
+file for the root updater (:mod:`edge.ota.request`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from concurrent.futures import Future
 from typing import Any
 
 from edge import __version__
-from edge.errors import OutboxError
+from edge.errors import OutboxError, UpdateError
+from edge.ota.request import UpdateRequests
 from edge.publish import messages
 from edge.publish.courier import Courier
 from edge.publish.signing import canonical_json
@@ -33,6 +35,7 @@ from edge.service.commands.contract import (
     PingArgs,
     ReplayArgs,
     ScanArgs,
+    UpdateArgs,
 )
 from edge.service.commands.dispatcher import Handler
 from edge.service.panel import PanelView
@@ -69,8 +72,9 @@ def _stored(response: dict[str, Any]) -> dict[str, Any]:
 
 
 class CommandHandlers:
-    """``scan``, ``ack``, ``background``, ``get_spectrum``, ``replay`` and ``ping`` for one
-    service. *requests* records remote scan request ids; *courier* resends for ``replay``."""
+    """``scan``, ``ack``, ``background``, ``get_spectrum``, ``replay``, ``ping`` and ``update``
+    for one service. *requests* records remote scan request ids; *courier* resends for
+    ``replay``; *updates* is where ``update`` hands its request to the root updater."""
 
     def __init__(
         self,
@@ -83,6 +87,8 @@ class CommandHandlers:
         uptime: Callable[[], float],
         requests: RequestLog | None = None,
         courier: Courier | None = None,
+        updates: UpdateRequests | None = None,
+        state_topic: str | None = None,
     ) -> None:
         self.worker = worker
         self.alarm = alarm
@@ -102,6 +108,8 @@ class CommandHandlers:
         self.count: Callable[[str], None] = lambda _key: None
         self._running: dict[str, Future[dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        self.updates = updates
+        self.state_topic = state_topic
 
     def table(self) -> dict[str, Handler]:
         """Command name -> handler, for the dispatcher."""
@@ -112,6 +120,7 @@ class CommandHandlers:
             "get_spectrum": self.get_spectrum,
             "replay": self.replay,
             "ping": self.ping,
+            "update": self.update,
         }
 
     def scan(self, args: ScanArgs) -> Future[dict[str, Any]] | dict[str, Any]:
@@ -320,4 +329,29 @@ class CommandHandlers:
         out: dict[str, Any] = {"uptime_s": self.uptime(), "version": __version__}
         if args.nonce is not None:
             out["nonce"] = args.nonce
+        return out
+
+    def update(self, args: UpdateArgs) -> dict[str, Any]:
+        """Hand an update request to the root updater (the service cannot write the releases);
+        ``busy`` while a request waits or an update runs."""
+        if self.updates is None:
+            raise CommandRejected("failed", "over-the-air updates are not set up on this device")
+        try:
+            request = self.updates.submit(args.repository, args.target, "remote")
+        except UpdateError as err:
+            if err.reason == "busy":
+                raise CommandRejected("busy", str(err)) from err
+            raise CommandRejected("bad_request", str(err)) from err
+        except OSError as err:
+            raise CommandRejected("failed", f"update request not written: {err}") from err
+        log.info("update requested from %s (%s)", args.repository, args.target or "newest")
+        out: dict[str, Any] = {
+            "accepted": True,
+            "request_id": request.id,
+            "repository": request.repository,
+        }
+        if request.target:
+            out["target"] = request.target
+        if self.state_topic:
+            out["state_topic"] = self.state_topic
         return out
