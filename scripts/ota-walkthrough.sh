@@ -46,7 +46,15 @@ wait_for 10 "mosquitto" bash -c "exec 3<>/dev/tcp/127.0.0.1/$MQTT_PORT"
 step "technician's laptop: a signed repository with library 2026.12.1, served over HTTP"
 "${SE[@]}" ota repo init "$W/ota-repo"
 cp -r "$HERE/models/library" "$W/lib"
-sed -i 's/"version": "[^"]*"/"version": "2026.12.1"/' "$W/lib/manifest.json"
+# the laboratory's new version: the manifest is sealed (its own sha256), so change it with a tool
+"$BIN/python" - "$W/lib/manifest.json" 2026.12.1 <<'EOF'
+import json, sys
+from spectra_io.sealed import seal
+path, version = sys.argv[1], sys.argv[2]
+doc = json.load(open(path))
+doc["version"] = version
+open(path, "w").write(json.dumps(seal(doc), indent=2) + "\n")
+EOF
 "${SE[@]}" ota repo add "$W/ota-repo" "$W/lib" --kind library --requires-app '>=0.1'
 "${SE[@]}" ota repo list "$W/ota-repo"
 "${SE[@]}" ota repo serve "$W/ota-repo" --host 127.0.0.1 --port "$HTTP_PORT" >"$W/serve.log" 2>&1 &

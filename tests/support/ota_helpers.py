@@ -21,6 +21,7 @@ from edge.ota.layout import Layout
 from edge.ota.provision import provision_data
 from edge.ota.repo import Repository
 from edge.ota.targets import pack_data
+from spectra_io.sealed import seal
 
 MODELS = PROJECT / "models"
 
@@ -70,7 +71,7 @@ def model_version(dst: Path, version: str) -> Path:
     shutil.copytree(MODELS / "model", dst)
     manifest = json.loads((dst / "manifest.json").read_text())
     manifest["model_version"] = version
-    (dst / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (dst / "manifest.json").write_text(json.dumps(seal(manifest), indent=2))  # as the trainer does
     return dst
 
 
