@@ -41,6 +41,21 @@ class CommandError(EdgeError, ValueError):
     """A remote command is malformed, unknown or not allowed."""
 
 
+class UpdateError(EdgeError, RuntimeError):
+    """An over-the-air update is refused or failed; ``reason`` is a stable reason code.
+
+    Codes: ``no_space``, ``too_large``, ``download_failed``, ``truncated``, ``hash_mismatch``,
+    ``bad_signature``, ``expired``, ``metadata_rollback``, ``unknown_target``,
+    ``bad_target``, ``downgrade``, ``incompatible``, ``unsafe_archive``, ``selftest_failed``,
+    ``unhealthy``, ``busy``, ``no_release``, ``bad_request`` (a remote request the updater
+    refuses).
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {message}")
+
+
 __all__ = [
     "CommandError",
     "ConfigError",

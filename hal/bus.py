@@ -59,7 +59,8 @@ class SpidevBus:
         except ImportError as err:
             raise DeviceNotFoundError(
                 f"{self.label}: the 'spidev' module is not installed "
-                "(pip install spidev; it only builds on Linux)"
+                "(on the device: apt install python3-spidev, which the release venv sees; "
+                "elsewhere: pip install spidev, which builds on Linux)"
             ) from err
         if not os.path.exists(path):
             raise DeviceNotFoundError(

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Make sure Debian's mosquitto is installed (tests start their own broker from the binary)
+# Make sure Debian's mosquitto and mosquitto-clients are installed (tests start their own
+# broker from the binary; the OTA walk-through speaks MQTT 5 with mosquitto_pub/_sub)
 # and, with --start, that a broker listens on localhost:1883 for the demo.
 set -euo pipefail
 
-if ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
+if { ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; } \
+    || ! command -v mosquitto_pub >/dev/null 2>&1; then
     echo "ensure-mosquitto: installing Debian's mosquitto" >&2
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"

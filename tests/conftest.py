@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from console_db import database_url
 from mosquitto_broker import Broker, BrokerFactory, BrokerTls
+from release_build import build_release, wheelhouse
 
 
 @pytest.fixture
@@ -45,6 +46,19 @@ def mosquitto_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Brok
 def mosquitto(mosquitto_factory: BrokerFactory) -> Broker:
     """A started plain broker on a free port, without persistence."""
     return mosquitto_factory()
+
+
+@pytest.fixture(scope="session")
+def release_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel of this tree, built once per run with ``python -m build`` (sdist too)."""
+    wheel, _sdist = build_release(tmp_path_factory.mktemp("dist"))
+    return wheel
+
+
+@pytest.fixture(scope="session")
+def release_wheelhouse(release_wheel: Path) -> Path:
+    """Wheels of every dependency of the release, for offline installs (skips if unobtainable)."""
+    return wheelhouse(release_wheel)
 
 
 TIERS = ("unit", "component", "e2e", "hil")

@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "edge.cli.train_cmd",  # train
     "edge.cli.service_cmd",  # run, outbox, export, monitor
     "edge.cli.console_cmd",  # console, console-user (needs the console extra)
+    "edge.cli.ota_cmd",  # ota repo init | add | sign | rotate | list | serve; ota apply | ...
 )
 
 

@@ -271,6 +271,42 @@ class ArchiveConfig(Section):
     max_scans: int = Field(100_000, ge=1, description="Count cap, scans (oldest go first).")
 
 
+class OtaConfig(Section):
+    """Over-the-air updates on this device (``spectra-edge ota``; see edge/ota/)."""
+
+    root: Path = Field(
+        Path("/opt/spectra-edge"),
+        description="Install root: releases/, data/, the current links and the updater's ota/.",
+    )
+    service: Literal["systemd", "signal", "none"] = Field(
+        "systemd",
+        description="How the updater restarts the service and sees it ready; 'signal': no "
+        "systemd, SIGHUP/SIGTERM to the pid in the service's ready.json; 'none': no "
+        "service to restart (bench or lab), the trial is the self-test and the outbox check.",
+    )
+    unit: str = Field("spectra-edge.service", description="The service's systemd unit.")
+    trial_timeout_s: float = Field(
+        180.0, gt=0.0, description="A release not healthy within this time is rolled back, s."
+    )
+    switch_wait_s: float = Field(
+        900.0,
+        ge=0.0,
+        description="Longest wait for a scan to end or an alarm to be acknowledged before "
+        "switching (the switch is deferred meanwhile), s.",
+    )
+    min_free_mb: int = Field(
+        200, ge=0, description="Free space kept beyond what an update needs, MiB."
+    )
+    max_target_mb: int = Field(
+        1024, ge=1, description="Largest target (download and unpacked size) accepted, MiB."
+    )
+    python: Path | None = Field(
+        None,
+        description="Interpreter that builds a release's venv; empty: the updater's own base "
+        "interpreter (Debian's /usr/bin/python3 on the device).",
+    )
+
+
 class LoggingConfig(Section):
     """Logging to stdout (the journal on the device)."""
 
@@ -290,6 +326,7 @@ class Config(Section):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig, description="Durable outbox.")
     archive: ArchiveConfig = Field(default_factory=ArchiveConfig, description="Scan archive.")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, description="Logging.")
+    ota: OtaConfig = Field(default_factory=OtaConfig, description="Over-the-air updates.")
 
     @model_validator(mode="after")
     def _panel_and_data_ready_apart(self) -> Self:

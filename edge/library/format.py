@@ -41,6 +41,7 @@ from edge.errors import LibraryError
 from edge.identify.result import Substance
 from edge.library.categories import Category, Severity, check_family, parse_category, severity_of
 from edge.preprocess.grid import STANDARD_GRID
+from edge.shipped import MODELS_ENV, shipped_models_dir
 from spectra_io.atomic import replace_dir
 from spectra_io.sealed import seal, seal_problem
 
@@ -49,8 +50,6 @@ MANIFEST = "manifest.json"
 SPECTRA = "spectra.npy"
 ENTRIES = "entries.json"
 
-#: Environment variable naming the models directory (holding ``library/``).
-MODELS_ENV = "SPECTRA_EDGE_MODELS"
 
 FloatArray = npt.NDArray[np.floating[Any]]
 GridArray = npt.NDArray[np.float64]
@@ -296,11 +295,8 @@ class Library:
 
 
 def default_library_path() -> Path:
-    """The shipped library: ``$SPECTRA_EDGE_MODELS/library``, else ``<project>/models/library``."""
-    env = os.environ.get(MODELS_ENV)
-    if env:
-        return Path(env) / "library"
-    return Path(__file__).resolve().parents[2] / "models" / "library"
+    """The shipped library (``library/`` of :func:`edge.shipped.shipped_models_dir`)."""
+    return shipped_models_dir() / "library"
 
 
 def _write_file(path: Path, data: bytes) -> None:

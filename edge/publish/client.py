@@ -259,6 +259,16 @@ class MqttLink:
         """True between an accepted CONNACK and the next disconnect."""
         return self._connected.is_set()
 
+    def loop_problem(self) -> str | None:
+        """None while paho's network thread runs (connected or reconnecting: a broker that
+        cannot be reached is not a problem here), else what is wrong; the watchdog asks."""
+        if not self._started or self._stopped:
+            return "MQTT link not running"
+        thread = getattr(self._client, "_thread", None)  # paho's loop_start thread
+        if thread is None or not thread.is_alive():
+            return "MQTT network loop is not running"
+        return None
+
     @property
     def epoch(self) -> int:
         """Number of successful connects so far (changes on every reconnect)."""

@@ -77,10 +77,20 @@ def _header(device: str, post: str, time: str | None = None) -> dict[str, Any]:
     return out
 
 
-def status_payload(state: str, device: str, post: str, *, with_time: bool = True) -> dict[str, Any]:
-    """``status`` message; the last will is built with ``with_time=False``."""
+def status_payload(
+    state: str,
+    device: str,
+    post: str,
+    *,
+    with_time: bool = True,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """``status`` message; the last will is built with ``with_time=False``. *reason* says
+    why the device is in ``maintenance`` (``instrument_fault``, ``disk_full``)."""
     out = _header(device, post, utc_now() if with_time else None)
     out["state"] = state
+    if reason:
+        out["reason"] = reason
     return out
 
 
@@ -226,3 +236,27 @@ def response_kind(command: str) -> str:
     """Schema kind of a response to *command*."""
     kind = f"cmd-{command}-response"
     return kind if kind in KINDS else "cmd-error-response"
+
+
+#: Members of the updater's ota/state.json that ``ota/state`` carries (beyond state and time).
+OTA_STATE_FIELDS: Final = ("kind", "version", "target", "reason", "code", "deferred", "running")
+
+
+def ota_state_payload(
+    device: str, post: str, state: Mapping[str, Any], installed: Mapping[str, str | None]
+) -> dict[str, Any]:
+    """``ota/state`` (unsigned) from the updater's *state* document (``ota/state.json``; an
+    empty one is ``idle``) and the versions *installed*. ``time`` is when the updater entered
+    the state, so a republished state signs to the same bytes."""
+    out = _header(device, post, str(state.get("time") or utc_now()))
+    out["state"] = state.get("state", "idle")
+    for key in OTA_STATE_FIELDS:
+        value = state.get(key)
+        if key == "deferred":
+            if value is not None:
+                out[key] = bool(value)
+        elif key in ("version", "reason") or value is not None:
+            out[key] = None if value is None else str(value)
+    out["installed"] = {k: v for k, v in installed.items() if k in ("app", "library", "model")}
+    out["installed"].setdefault("app", __version__)
+    return out

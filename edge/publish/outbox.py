@@ -490,6 +490,44 @@ class Outbox:
                 raise OutboxError(f"outbox {self.path}: cannot commit a message: {err}") from err
         return out
 
+    def submit_resend(self, messages: Sequence[tuple[str, bytes, bool, str | None]]) -> int:
+        """Commit already-built messages ``(topic, payload, alarm, key)`` again, in one
+        transaction, *without* allocating a ``seq`` (a resend keeps the seq it was signed
+        with, so no gap appears); returns how many were queued."""
+        if not messages:
+            return 0
+        with self._lock:
+            db = self.db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    now = time.time()
+                    db.executemany(
+                        "INSERT INTO messages (topic, payload, qos, alarm, created, key, "
+                        "checksum) VALUES (?, ?, 1, ?, ?, ?, ?)",
+                        [
+                            (topic, payload, int(alarm), now, key, row_checksum(topic, payload))
+                            for topic, payload, alarm, key in messages
+                        ],
+                    )
+                    db.execute("UPDATE meta SET value=value+? WHERE name='count'", (len(messages),))
+                    self._trim(db)
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as err:
+                raise OutboxError(f"outbox {self.path}: cannot commit a resend: {err}") from err
+        return len(messages)
+
+    def payload_by_key(self, key: str) -> bytes | None:
+        """The payload of a waiting message stored with *key* (a result's scan_id), or None."""
+        with self._reading() as rdb:
+            row = rdb.execute(
+                "SELECT payload FROM messages WHERE key = ? ORDER BY id LIMIT 1", (key,)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
     def _next_seq(self) -> int:
         with self._reading() as rdb:
             row = rdb.execute("SELECT value FROM meta WHERE name='next_seq'").fetchone()

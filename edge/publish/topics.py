@@ -21,7 +21,7 @@ from edge.config.schema import Config
 from edge.errors import ConfigError
 
 #: Retained state topics, republished on every reconnect.
-RETAINED_KINDS: Final = ("status", "info", "health", "alarm")
+RETAINED_KINDS: Final = ("status", "info", "health", "alarm", "ota/state")
 #: Allowed status values.
 STATUS_VALUES: Final = ("online", "offline", "stopped", "maintenance")
 

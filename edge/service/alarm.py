@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,15 @@ class AlarmState:
         self.path = Path(data_dir) / ALARM_FILE
         self._lock = threading.Lock()
         self._active: ActiveAlarm | None = self._load()
+        #: Called (no arguments, outside the lock) after the alarm is raised or cleared.
+        self.on_change: list[Callable[[], None]] = []
+
+    def _changed(self) -> None:
+        for callback in self.on_change:
+            try:
+                callback()
+            except Exception:
+                log.exception("alarm listener failed")
 
     def _load(self) -> ActiveAlarm | None:
         """The persisted alarm. A damaged file fails safe: an alarm that says so stays on
@@ -135,6 +145,7 @@ class AlarmState:
         with self._lock:
             self._active = alarm
             self._save(alarm)
+        self._changed()
 
     def acknowledge(self, scan_id: str | None) -> ActiveAlarm | None:
         """Clear the active alarm if *scan_id* is None or names it; returns what was cleared.
@@ -147,4 +158,5 @@ class AlarmState:
                 return None
             self._active = None
             self._save(None)
-            return current
+        self._changed()
+        return current

@@ -107,7 +107,9 @@ class ControlRoom:
         self.pins = KeyPins(None)
         self.alarm: dict[str, Any] | None = None
         self.responses: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.reply_topic = f"control-room/{uuid.uuid4().hex[:8]}/replies"
+        #: The device answers on <prefix>/cmd/<name>/response only; ours carry this request's
+        #: correlation data.
+        self._correlation = b""
         self._ready = threading.Event()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -132,7 +134,7 @@ class ControlRoom:
                 (f"{self.prefix}/scan/result", 1),
                 (f"{self.prefix}/info", 1),
                 (f"{self.prefix}/alarm", 1),
-                (self.reply_topic, 1),
+                (f"{self.prefix}/cmd/+/response", 1),
             ]
         )
 
@@ -148,7 +150,9 @@ class ControlRoom:
             self.pins.announce(self.prefix, body)
         elif msg.topic.endswith("/alarm"):
             self.alarm = body
-        elif msg.topic == self.reply_topic:
+        elif msg.topic.endswith("/response") and (
+            getattr(msg.properties, "CorrelationData", None) == self._correlation
+        ):
             self.responses.put(body)
 
     def wait_ready(self, timeout: float) -> bool:
@@ -158,8 +162,8 @@ class ControlRoom:
     def command(self, name: str, body: dict[str, Any], timeout: float) -> dict[str, Any] | None:
         """Send ``cmd/<name>`` (MQTT 5 request/response) and wait for the answer."""
         props = Properties(PacketTypes.PUBLISH)
-        props.ResponseTopic = self.reply_topic
-        props.CorrelationData = uuid.uuid4().bytes
+        self._correlation = uuid.uuid4().bytes
+        props.CorrelationData = self._correlation
         self.client.publish(f"{self.prefix}/cmd/{name}", json.dumps(body), qos=1, properties=props)
         try:
             return self.responses.get(timeout=timeout)

@@ -1,13 +1,17 @@
-"""Housekeeping: ``health`` every ``mqtt.health_interval_s``, and the reopen of a faulted
-instrument once its backoff has passed. One thread; :meth:`Housekeeping.tick` does the work
-and runs on a fake clock in tests."""
+"""Housekeeping: ``health`` every ``mqtt.health_interval_s``, the reopen of a faulted
+instrument once its backoff has passed, and a look at the disk (its space reserve re-made
+as soon as there is room, full and back announced). One thread; :meth:`Housekeeping.tick`
+does the work and runs on a fake clock in tests."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Protocol
 
 from edge.lifecycle import Clock, Deadline, SystemClock, Worker
+
+log = logging.getLogger(__name__)
 
 #: Shortest and longest sleep between two looks, s (the longest keeps stop prompt).
 MIN_WAIT_S = 0.05
@@ -28,6 +32,10 @@ class _Worker(Protocol):
     def request_reopen(self) -> bool: ...
 
 
+class _Disk(Protocol):
+    def check(self) -> bool: ...
+
+
 class Housekeeping:
     """Periodic work of the service, driven by :meth:`tick` (``start()``/``stop()`` run it
     on its own thread)."""
@@ -39,6 +47,7 @@ class Housekeeping:
         supervisor: _Supervisor,
         worker: _Worker,
         *,
+        disk: _Disk | None = None,
         clock: Clock | None = None,
     ) -> None:
         if interval_s <= 0:
@@ -47,13 +56,20 @@ class Housekeeping:
         self.publisher = publisher
         self.supervisor = supervisor
         self.worker = worker
+        self.disk = disk
         self.clock = clock or SystemClock()
         self._next_health = self.clock.monotonic() + self.interval_s  # start() published one
         self._wake = threading.Event()
         self._thread = Worker("housekeeping", self._loop, wake=self._wake.set)
 
     def tick(self) -> None:
-        """Do what is due now: queue a reopen of a faulted instrument, publish ``health``."""
+        """Do what is due now: look at the disk, queue a reopen of a faulted instrument,
+        publish ``health``."""
+        if self.disk is not None:
+            try:
+                self.disk.check()
+            except Exception:  # a broken look at the disk must not stop the rest
+                log.exception("disk check failed")
         if self.supervisor.retry_due() and self.worker.request_reopen():
             # reopening happens on the scan worker, which owns the instrument
             self.supervisor.retry_requested()

@@ -2,7 +2,8 @@
 
 Logs go to stdout (the journal) at ``logging.level``; SIGTERM and SIGINT stop it cleanly
 (``stopped`` published, threads joined within one deadline that starts at the signal, exit
-0). A missing panel or instrument does not stop it: the first is logged, the second is an
+0); SIGHUP (``systemctl reload``, after a data-only update) reloads the identifier. A
+missing panel or instrument does not stop it: the first is logged, the second is an
 instrument fault that is retried.
 """
 
@@ -66,13 +67,21 @@ def engine_factory(cfg: Config) -> ScanPipeline:
     return ScanPipeline.open(cfg)
 
 
-def run_until(service: Service, stop: threading.Event, deadline: list[Deadline]) -> None:
+def run_until(
+    service: Service,
+    stop: threading.Event,
+    deadline: list[Deadline],
+    reload: threading.Event | None = None,
+) -> None:
     """Start *service*, block until *stop* is set, then stop it within the deadline the
-    signal started (``deadline[0]`` when the handler set one, else :data:`STOP_TIMEOUT_S`)."""
+    signal started (``deadline[0]`` when the handler set one, else :data:`STOP_TIMEOUT_S`).
+    Each time *reload* is set (SIGHUP), the service reloads its identifier."""
     service.start()
     try:
-        while not stop.wait(0.5):
-            pass
+        while not stop.wait(0.2):
+            if reload is not None and reload.is_set():
+                reload.clear()
+                service.reload(cancel=stop)
     finally:
         service.stop(deadline[0] if deadline else STOP_TIMEOUT_S)
 
@@ -80,6 +89,7 @@ def run_until(service: Service, stop: threading.Event, deadline: list[Deadline])
 def run_service(cfg: Config, stop: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or *stop*); returns the exit status."""
     stop = stop or threading.Event()
+    reload = threading.Event()
     deadline: list[Deadline] = []  # the stop deadline, started by the signal
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -88,13 +98,17 @@ def run_service(cfg: Config, stop: threading.Event | None = None) -> int:
             deadline.append(Deadline(SystemClock(), STOP_TIMEOUT_S))
         stop.set()
 
+    def on_hangup(signum: int, frame: FrameType | None) -> None:
+        reload.set()  # the main loop reloads: a signal handler does no work
+
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGHUP, on_hangup)
     panel = open_panel(cfg)
     service = Service(cfg, lambda: engine_factory(cfg), panel=panel)
     try:
-        run_until(service, stop, deadline)
+        run_until(service, stop, deadline, reload)
     finally:
         if panel is not None:
             panel.close()

@@ -68,6 +68,13 @@ class CommandView(Protocol):
     def snapshot(self) -> dict[str, int]: ...
 
 
+class DiskView(Protocol):
+    """What the publisher reads of the disk watch."""
+
+    @property
+    def full(self) -> bool: ...
+
+
 class StatePublisher:
     """Builds and publishes the retained ``status``, ``info``, ``health`` and ``alarm``.
 
@@ -98,6 +105,9 @@ class StatePublisher:
         self.data_dir = data_dir
         self.uptime = uptime
         self.commands: CommandView | None = None
+        #: The data directory's space (attached by the app): ``health.disk_full`` and the
+        #: ``maintenance`` reason ``disk_full``.
+        self.disk: DiskView | None = None
 
     # -- health ------------------------------------------------------------------------------
 
@@ -123,6 +133,7 @@ class StatePublisher:
             ),
             disk_free_bytes=disk_free,
         )
+        payload["disk_full"] = self.disk_full
         payload["commands"] = self.commands.snapshot() if self.commands is not None else {}
         return payload
 
@@ -152,10 +163,33 @@ class StatePublisher:
 
     # -- status ------------------------------------------------------------------------------
 
+    @property
+    def disk_full(self) -> bool:
+        """The data directory counts as full (see :mod:`edge.service.disk`)."""
+        return self.disk is not None and self.disk.full
+
+    def maintenance_reason(self) -> str | None:
+        """Why the device is in ``maintenance`` (comma-separated), or None when it is not."""
+        reasons = [
+            name
+            for name, why in (
+                ("instrument_fault", self.instrument.faulted),
+                ("disk_full", self.disk_full),
+            )
+            if why
+        ]
+        return ",".join(reasons) or None
+
     def status(self) -> dict[str, Any]:
-        """``maintenance`` while the instrument is faulted, else ``online``."""
-        state = "maintenance" if self.instrument.faulted else "online"
-        return messages.status_payload(state, self.cfg.device.id, self.cfg.device.post)
+        """``maintenance`` (with its reason) while the instrument is faulted or the disk is
+        full, else ``online``."""
+        reason = self.maintenance_reason()
+        return messages.status_payload(
+            "maintenance" if reason else "online",
+            self.cfg.device.id,
+            self.cfg.device.post,
+            reason=reason,
+        )
 
     def publish_status(self) -> None:
         """Publish ``status``."""
@@ -164,13 +198,19 @@ class StatePublisher:
     def on_link_change(self, up: bool) -> None:
         """Link listener: the link republishes ``online`` on connect; a faulted instrument
         means ``maintenance``."""
-        if up and self.instrument.faulted:
+        if up and self.maintenance_reason():
             self.publish_status()
 
     def on_instrument_fault(self, first: bool) -> None:
         """Supervisor listener: the first fault turns ``status`` to ``maintenance``."""
         if first:
             self.publish_status()
+
+    def on_disk_change(self, full: bool) -> None:
+        """Disk-watch listener: ``status`` and ``health`` say at once that the disk is full,
+        and that it is not any more."""
+        self.publish_status()
+        self.publish_health()
 
     def on_instrument_recovered(self) -> None:
         """Supervisor listener: back ``online``, with the instrument's identity in ``info``."""

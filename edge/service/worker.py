@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from edge.errors import EdgeError
+from edge.errors import EdgeError, OutboxError
 from edge.lifecycle import Deadline, Worker
 from edge.publish import messages
 from edge.publish.courier import Courier
@@ -30,13 +30,17 @@ from edge.service.commands.contract import CommandRejected
 from edge.service.panel import PanelView, Severity
 from edge.service.state import LastError, StatePublisher
 from edge.service.supervisor import InstrumentSupervisor
+from edge.service.switch_gate import SwitchGate
 from edge.store.archive import Archive, ArchiveError, ScanRecord
 from hal.errors import HalError
 
 log = logging.getLogger(__name__)
 
-#: scan, background, or reopen (after a fault: open the instrument again, acquire nothing).
-JobKind = Literal["scan", "background", "reopen"]
+#: scan, background, reopen (after a fault: open the instrument again, acquire nothing), or
+#: reload (SIGHUP after a data update: close and open the instrument and identifier again).
+JobKind = Literal["scan", "background", "reopen", "reload"]
+#: A job running longer than this means a wedged worker (the watchdog stops pinging), s.
+WEDGED_AFTER_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,10 @@ class Job:
     kind: JobKind
     source: str
     consignment: str | None = None
+    #: The scan's id when the caller chose it (a remote request records it beforehand).
+    scan_id: str | None = None
+    #: The remote request's id, carried in the signed result's ``extra.request_id``.
+    request_id: str | None = None
     future: Future[JobResult] = field(default_factory=Future)
 
 
@@ -105,6 +113,8 @@ class ScanWorker:
         *,
         queue_size: int = 8,
         wall_clock: Callable[[], float] = time.time,
+        make_room: Callable[[BaseException], bool] | None = None,
+        gate: SwitchGate | None = None,
     ) -> None:
         self.supervisor = supervisor
         self.courier = courier
@@ -115,8 +125,13 @@ class ScanWorker:
         self.errors = errors
         self.counters = Counters()
         self._wall_clock = wall_clock
+        #: After a failed commit: frees the space reserve when the disk is full (True: try
+        #: once more). See :meth:`edge.service.disk.DiskWatch.make_room`.
+        self.make_room = make_room
         self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=queue_size)
         self._running = False
+        self._job_started: float | None = None
+        self.gate = gate
         self._thread = Worker("scan-worker", self._loop, wake=self._wake)
 
     def __repr__(self) -> str:
@@ -125,11 +140,17 @@ class ScanWorker:
     # -- submitting --------------------------------------------------------------------------
 
     def submit(
-        self, kind: JobKind, *, source: str, consignment: str | None = None
+        self,
+        kind: JobKind,
+        *,
+        source: str,
+        consignment: str | None = None,
+        scan_id: str | None = None,
+        request_id: str | None = None,
     ) -> Future[JobResult]:
         """Queue a scan or background; never blocks. A full queue (someone is hammering the
         button) or a stopping worker raises ``CommandRejected('busy')``."""
-        job = Job(kind, source, consignment)
+        job = Job(kind, source, consignment, scan_id, request_id)
         if self._thread.stopping.is_set():
             raise CommandRejected("busy", "service is stopping")
         try:
@@ -156,6 +177,21 @@ class ScanWorker:
             self._jobs.put_nowait(Job("reopen", "fault-retry"))
             return True
         return False
+
+    def submit_reload(self) -> Future[JobResult]:
+        """Queue a reload of the instrument and identifier (after a data update); a full queue
+        raises ``CommandRejected('busy')``."""
+        return self.submit("reload", source="reload")
+
+    def wedged(self, after_s: float = WEDGED_AFTER_S) -> str | None:
+        """None while the worker thread runs and no job has run longer than *after_s*; else
+        what is wrong (the watchdog's liveness check)."""
+        if not self._thread.alive:
+            return "scan worker thread is not running"
+        started = self._job_started
+        if started is not None and time.monotonic() - started > after_s:
+            return f"scan worker stuck in one job for {time.monotonic() - started:.0f} s"
+        return None
 
     @property
     def idle(self) -> bool:
@@ -199,6 +235,7 @@ class ScanWorker:
             if not job.future.set_running_or_notify_cancel():
                 continue
             self._running = True
+            self._job_started = time.monotonic()
             try:
                 result = self.run(job)
             except BaseException as err:
@@ -213,20 +250,24 @@ class ScanWorker:
                 job.future.set_result(result)
             finally:
                 self._running = False
+                self._job_started = None
 
     def run(self, job: Job) -> JobResult:
         """Run one job on the calling thread (the worker's, or a test's)."""
+        if job.kind == "reload":
+            self.supervisor.close()
         engine = self.supervisor.engine()
         if engine is None:
             raise EdgeError(f"instrument unavailable: {self.supervisor.fault_text}")
-        if job.kind == "reopen":
-            return JobResult("reopen", messages.utc_now())
+        if job.kind in ("reopen", "reload"):
+            return JobResult(job.kind, messages.utc_now())
         self.panel.show_busy()
         try:
-            if job.kind == "background":
-                result = self._background(engine, job)
-            else:
-                result = self._scan(engine, job)
+            with self.gate.scanning() if self.gate else contextlib.nullcontext():
+                if job.kind == "background":
+                    result = self._background(engine, job)
+                else:
+                    result = self._scan(engine, job)
         except HalError as err:
             self.supervisor.fault(err)
             raise
@@ -261,9 +302,19 @@ class ScanWorker:
     def _scan(self, engine: ScanEngine, job: Job) -> JobResult:
         scan = engine.scan(reference=job.consignment)
         ident = scan.decision
-        scan_id = messages.new_scan_id()
+        scan_id = job.scan_id or messages.new_scan_id()
+        extra = {"request_id": job.request_id} if job.request_id else None
         # the result is committed to the durable outbox first: it is what must never be lost
-        submitted = self.courier.submit_result(ident, scan_id=scan_id, consignment=scan.reference)
+        try:
+            submitted = self.courier.submit_result(
+                ident, scan_id=scan_id, consignment=scan.reference, extra=extra
+            )
+        except OutboxError as err:  # a full disk: the space reserve is for this commit
+            if self.make_room is None or not self.make_room(err):
+                raise
+            submitted = self.courier.submit_result(
+                ident, scan_id=scan_id, consignment=scan.reference, extra=extra
+            )
         self._archive(scan_id, scan, submitted.payload)
         self.counters.scans += 1
         alarm = messages.is_alarm(ident)

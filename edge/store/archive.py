@@ -351,6 +351,31 @@ class Archive:
         )
         return ScanRecord(scan_id=row[0], created=row[1], result=result, data=data)
 
+    def results_by_seq(self, from_seq: int, to_seq: int) -> dict[int, dict[str, Any]]:
+        """The signed results (as published) with ``seq`` in from_seq..to_seq still held,
+        by seq; a damaged (checksum mismatch) or unreadable one is skipped and logged."""
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT scan_id, CAST(result AS BLOB), arrays, checksum FROM scans"
+                " WHERE json_valid(result) AND json_extract(result, '$.seq') BETWEEN ? AND ?",
+                (int(from_seq), int(to_seq)),
+            ).fetchall()
+        out: dict[int, dict[str, Any]] = {}
+        for scan_id, raw, blob, checksum in rows:
+            raw_result = bytes(raw)
+            if checksum is not None and checksum != _checksum(raw_result, bytes(blob)):
+                log.warning("scan archive: %s is damaged (checksum mismatch), not resent", scan_id)
+                continue
+            try:
+                result = json.loads(raw_result.decode("utf-8"))
+                seq = result["seq"]
+            except (ValueError, TypeError, KeyError):
+                log.warning("scan archive: stored result of %s unreadable", scan_id)
+                continue
+            if isinstance(seq, int) and not isinstance(seq, bool):
+                out[seq] = result
+        return out
+
     def list(self, limit: int | None = None) -> list[ScanSummary]:
         """Archived scans, newest first (at most *limit*)."""
         sql = (

@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from helpers_mqtt import Requester, Subscriber, make_config, validate_message
 from mosquitto_broker import Broker, BrokerFactory
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from service_fakes import FakeEngine
 
 from edge.preprocess.grid import STANDARD_GRID
@@ -169,23 +171,46 @@ def test_button_press_scan_reaches_the_broker_signed_and_archived(
     validate_message(f"{PREFIX}/status", status)
 
 
-def test_ping_echoes_correlation_data_and_uses_the_response_topic(
+def test_responses_go_only_to_the_request_topic_response_never_where_asked(
     tmp_path: Path, broker: Broker, requester: Requester
 ) -> None:
+    other = "customs/post-1/dev-2"
+    spy = Subscriber(broker.port, [f"{other}/#", f"{PREFIX}/alarm", requester.reply_topic])
+    spy.wait_subscribed()
     svc, panel = start_service(tmp_path, broker.port, FakeEngine())
     try:
+        before = svc.dispatcher.snapshot().get("response_topic_redirected", 0)
         requester.send("ping", {"nonce": "n-42"}, b"\x00\xffping")
         body = requester.response(b"\x00\xffping")
         assert body["ok"] is True and body["result"]["nonce"] == "n-42"
-        got = requester.sub.on(requester.reply_topic)
-        assert got and getattr(got[0].properties, "CorrelationData", None) == b"\x00\xffping"
-        # without a response topic the answer goes to <prefix>/cmd/ping/response
+        got = requester.sub.on(f"{PREFIX}/cmd/ping/response")
+        assert got and getattr(got[-1].properties, "CorrelationData", None) == b"\x00\xffping"
+        # aimed at another device's alarm and at our own: answered on ours, nowhere else
+        for i, aim in enumerate([f"{other}/alarm", f"{other}/scan/result", f"{PREFIX}/alarm"]):
+            corr = f"aim-{i}".encode()
+            requester.client.publish(
+                f"{PREFIX}/cmd/ack", b"{}", qos=1, properties=_response_to(aim, corr)
+            )
+            assert requester.response(corr)["ok"] is True
         requester.send("ping", {}, b"default-topic", reply=False)
         requester.response(b"default-topic")
-        assert requester.sub.on(f"{PREFIX}/cmd/ping/response")
+        time.sleep(0.3)  # a stray publish would have arrived by now
+        assert spy.on(requester.reply_topic) == []
+        assert [m for m in spy.messages if m.topic.startswith(other)] == []
+        assert [m.json()["active"] for m in spy.on(f"{PREFIX}/alarm")] == [False]  # retained
+        after = svc.dispatcher.snapshot()["response_topic_redirected"]
+        assert after - before == 4  # the reply topic of the first ping, and the three aims
     finally:
         svc.stop()
         panel.close()
+        spy.close()
+
+
+def _response_to(topic: str, corr: bytes) -> Properties:
+    props = Properties(PacketTypes.PUBLISH)
+    props.ResponseTopic = topic
+    props.CorrelationData = corr
+    return props
 
 
 def test_remote_scan_with_consignment_and_ack_clears_the_alarm(

@@ -172,6 +172,8 @@ def validate_message(topic: str, payload: Any) -> str:
     parts = topic.split("/")
     if parts[-2:] == ["scan", "result"]:
         kind = "scan-result"
+    elif parts[-2:] == ["ota", "state"]:
+        kind = "ota-state"
     elif len(parts) >= 2 and parts[-3:-1] and parts[-1] == "response":
         kind = messages.response_kind(parts[-2])
     elif "cmd" in parts:

@@ -34,6 +34,12 @@ BODIES: dict[str, list[object]] = {
         {"consignment": None},
         {"consignment": 7},
         {"consignment": "x", "extra": 1},
+        {"consignment": "x", "request_id": "req-1"},
+        {"consignment": "x", "request_id": ""},
+        {"consignment": "x", "request_id": "r" * 65},
+        {"consignment": "x", "request_id": "a/b"},
+        {"consignment": "x", "request_id": None},
+        {"consignment": "x", "request_id": 7},
     ],
     "ack": [
         {},
@@ -56,7 +62,31 @@ BODIES: dict[str, list[object]] = {
         {"scan_id": ""},
         {"scan_id": "x" * 65},
     ],
+    "replay": [
+        {"from_seq": 1, "to_seq": 1},
+        {"from_seq": 7, "to_seq": 500},
+        {},
+        {"from_seq": 1},
+        {"from_seq": 0, "to_seq": 3},
+        {"from_seq": "1", "to_seq": 3},
+        {"from_seq": 1.5, "to_seq": 3},
+        {"from_seq": True, "to_seq": 3},
+        {"from_seq": 1, "to_seq": 2, "x": 1},
+        {"from_seq": None, "to_seq": 2},
+    ],
     "ping": [{}, {"nonce": "n-1"}, {"nonce": None}, {"nonce": "n" * 65}, {"extra": 1}],
+    "update": [
+        {"repository": "/media/usb/repo"},
+        {"repository": "https://laptop.local:8080/", "target": "app/spectra_edge-0.2.0.tar"},
+        {"repository": "/r", "target": "library/lib-2026.12.1.tar"},
+        {},
+        {"repository": "relative"},
+        {"repository": "/r", "target": None},
+        {"repository": "/r", "target": "firmware/x"},
+        {"repository": "/r x"},
+        {"repository": "/" + "r" * 600},
+        {"repository": "/r", "force": True},
+    ],
 }
 
 
@@ -107,6 +137,20 @@ def test_bodies_are_judged_alike_by_the_schema_and_the_model() -> None:
         not jsonschema.Draft202012Validator(request_schema("ping")).is_valid(b)
         for b in BODIES["ping"]
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b'{"from_seq": 5, "to_seq": 4}', "below from_seq"),
+        (b'{"from_seq": 1, "to_seq": 1001}', "at most 1000"),
+    ],
+)
+def test_replay_range_is_ordered_and_bounded(body: bytes, why: str) -> None:
+    with pytest.raises(CommandRejected, match=why) as info:
+        parse_request("replay", body)
+    assert info.value.code == "bad_request"
+    assert parse_request("replay", b'{"from_seq": 1, "to_seq": 1000}')
 
 
 def test_optional_means_absent_never_null() -> None:

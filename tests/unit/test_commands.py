@@ -22,6 +22,7 @@ from edge.service.commands import (
     ScanArgs,
     TokenBucket,
 )
+from edge.service.commands.contract import json_depth
 from hal.clock import FakeClock
 
 PREFIX = "customs/altynkol/altynkol-01"
@@ -87,18 +88,14 @@ def test_ping_round_trip_echoes_correlation_and_nonce() -> None:
     assert body["device"] == "altynkol-01" and body["time"].endswith("Z")
 
 
-def test_mqtt5_response_topic_is_used() -> None:
-    d, sent = make()
-    d.submit(f"{PREFIX}/cmd/ping", b"", "control/room/replies/42", b"c")
-    d.run_pending()
-    assert sent.items[0][0] == "control/room/replies/42"
-
-
 @pytest.mark.parametrize(
-    "bad_topic",
+    "asked",
     [
+        "control/room/replies/42",
         f"{PREFIX}/status",
         f"{PREFIX}/alarm",
+        "customs/altynkol/altynkol-02/alarm",  # another device's alarm
+        "customs/altynkol/altynkol-02/scan/result",
         "control/#",
         f"{PREFIX}/cmd/+",
         "a/b\x00c",
@@ -106,14 +103,63 @@ def test_mqtt5_response_topic_is_used() -> None:
         "customs/altynkol/altynkol-02/cmd/scan",  # another device's command topic
     ],
 )
-def test_response_topic_aimed_at_our_state_or_with_wildcards_is_refused(bad_topic: str) -> None:
+def test_any_other_response_topic_is_answered_on_ours_and_counted(asked: str) -> None:
     d, sent = make()
-    assert d.submit(f"{PREFIX}/cmd/ping", b"{}", bad_topic, b"c") == "bad_response_topic"
-    assert d.run_pending() == 0
-    topic, body, _ = sent.items[0]
-    assert topic == f"{PREFIX}/cmd/ping/response"  # answered on our own response topic
-    assert body["error"]["code"] == "bad_request"
-    assert d.snapshot()["bad_response_topic"] == 1
+    assert d.submit(f"{PREFIX}/cmd/ping", b"{}", asked, b"c") == "queued"
+    assert d.run_pending() == 1
+    assert [t for t, _, _ in sent.items] == [f"{PREFIX}/cmd/ping/response"]
+    assert sent.items[0][1]["ok"] is True and sent.items[0][2] == b"c"
+    assert d.snapshot()["response_topic_redirected"] == 1
+
+
+def test_errors_also_go_to_our_response_topic_only() -> None:
+    d, sent = make()
+    assert d.submit(f"{PREFIX}/cmd/ping", b"{oops", "customs/altynkol/x/alarm", b"c") == "bad_json"
+    assert [t for t, _, _ in sent.items] == [f"{PREFIX}/cmd/ping/response"]
+
+
+def test_our_own_response_topic_is_not_counted_as_redirected() -> None:
+    d, _ = make()
+    d.submit(f"{PREFIX}/cmd/ping", b"{}", f"{PREFIX}/cmd/ping/response", b"c")
+    assert "response_topic_redirected" not in d.snapshot()
+
+
+@pytest.mark.parametrize("depth", [17, 100, 2000, 100_000])
+def test_deeply_nested_json_is_bad_json(depth: int) -> None:
+    d, sent = make(max_payload=1_000_000)
+    body = b'{"nonce": ' + b"[" * depth + b"]" * depth + b"}"
+    assert d.submit(f"{PREFIX}/cmd/ping", body, None, b"deep") == "bad_json"
+    (_, answer, corr) = sent.items[0]
+    assert answer["error"]["code"] == "bad_json" and corr == b"deep"
+    assert "nested" in answer["error"]["message"]
+
+
+def test_json_depth_ignores_brackets_inside_strings() -> None:
+    assert json_depth(rb'{"a": "[[[[{{{{\\"}') == 1  # an escaped backslash ends before the quote
+    assert json_depth(rb'{"a": "\"[[[["}') == 1  # an escaped quote stays in the string
+    assert json_depth(b'[{"a": [1, {"b": []}]}]') == 5
+    assert json_depth(b"") == 0
+
+
+def test_one_flooding_requester_does_not_starve_another() -> None:
+    clock = FakeClock()
+    d, _sent = make(rate=5.0, burst=10, global_rate=20.0, global_burst=40, clock=clock)
+    legit = 0
+    for _second in range(10):  # a flooder at 50 msg/s for 10 s; a legitimate requester at 1/s
+        for _ in range(50):
+            d.submit(f"{PREFIX}/cmd/ping", b"{}", "flood/replies", None)
+            clock.advance(0.02)
+        legit += d.submit(f"{PREFIX}/cmd/ping", b"{}", "control/replies/1", b"L") == "queued"
+        d.run_pending()
+    assert legit == 10  # every legitimate request went through
+    assert d.snapshot()["rate_limited"] >= 10 * 50 - 10 - 10 * 5 - 5
+
+
+def test_many_requesters_together_are_capped_by_the_global_bucket() -> None:
+    clock = FakeClock()
+    d, _ = make(rate=5.0, burst=10, global_rate=20.0, global_burst=40, queue_size=1000, clock=clock)
+    outcomes = [d.submit(f"{PREFIX}/cmd/ping", b"{}", f"r/{i}", None) for i in range(500)]
+    assert outcomes.count("queued") == 40  # the global burst, whatever the keys
 
 
 @pytest.mark.parametrize(

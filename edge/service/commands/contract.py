@@ -22,6 +22,7 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from edge.errors import CommandError
+from edge.ota.request import REPOSITORY_PATTERN, TARGET_PATTERN
 
 #: Largest request payload accepted, bytes.
 MAX_PAYLOAD_BYTES = 4096
@@ -29,6 +30,10 @@ MAX_PAYLOAD_BYTES = 4096
 MAX_RESPONSE_TOPIC = 256
 #: Longest correlation data echoed, bytes (longer is dropped, the response still sent).
 MAX_CORRELATION_BYTES = 256
+#: Deepest nesting of arrays/objects accepted in a request body (deeper: ``bad_json``).
+MAX_JSON_DEPTH = 16
+#: Longest seq range one ``replay`` request may name (the control room asks in parts).
+MAX_REPLAY_SPAN = 1000
 
 #: Error codes of the contract (``error.code`` in every ``cmd-*-response`` schema).
 ErrorCode = Literal[
@@ -77,6 +82,14 @@ class ScanArgs(CommandArgs):
     consignment: str = Field(
         min_length=1, max_length=64, description="Consignment/container reference, in the result."
     )
+    request_id: str | None = Field(
+        None,
+        pattern=_ID,
+        description=(
+            "Client-chosen id of this request: a request with an id already seen is never "
+            "run again, it is answered with the first one's response."
+        ),
+    )
 
 
 class AckArgs(CommandArgs):
@@ -99,6 +112,38 @@ class GetSpectrumArgs(CommandArgs):
     )
 
 
+class ReplayArgs(CommandArgs):
+    """Send archived results from_seq..to_seq again, as published, flagged historical."""
+
+    from_seq: int = Field(ge=1, description="First seq to resend.")
+    to_seq: int = Field(ge=1, description="Last seq to resend (at most 1000 after from_seq).")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> ReplayArgs:
+        if self.to_seq < self.from_seq:
+            raise ValueError("to_seq must not be below from_seq")
+        if self.to_seq - self.from_seq + 1 > MAX_REPLAY_SPAN:
+            raise ValueError(f"at most {MAX_REPLAY_SPAN} seqs per request")
+        return self
+
+
+class UpdateArgs(CommandArgs):
+    """Install a signed update from a repository; progress and outcome go to ota/state."""
+
+    repository: str = Field(
+        pattern=REPOSITORY_PATTERN,
+        max_length=512,
+        description="TUF repository: an absolute directory on the device (USB stick) or an "
+        "http(s) URL. Its content is trusted only through the device's root metadata.",
+    )
+    target: str | None = Field(
+        None,
+        pattern=TARGET_PATTERN,
+        description="Only this target (e.g. app/spectra_edge-0.2.0.tar); absent: whatever "
+        "is newer than what runs.",
+    )
+
+
 class PingArgs(CommandArgs):
     """Liveness: answers with uptime and version, echoing nonce."""
 
@@ -112,7 +157,9 @@ COMMANDS: Final[Mapping[str, type[CommandArgs]]] = {
     "ack": AckArgs,
     "background": BackgroundArgs,
     "get_spectrum": GetSpectrumArgs,
+    "replay": ReplayArgs,
     "ping": PingArgs,
+    "update": UpdateArgs,
 }
 
 
@@ -122,6 +169,29 @@ def served(names: Mapping[str, object] | list[str] | tuple[str, ...]) -> tuple[s
     if unknown:
         raise ValueError(f"not commands of the contract: {sorted(unknown)}")
     return tuple(name for name in COMMANDS if name in names)
+
+
+def json_depth(payload: bytes) -> int:
+    """The deepest nesting of ``[``/``{`` in *payload* outside strings (a linear scan, so a
+    hostile body is measured before any recursive parser sees it)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in payload:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
 
 
 def parse_request(name: str, payload: bytes, max_payload: int = MAX_PAYLOAD_BYTES) -> CommandArgs:
@@ -135,10 +205,13 @@ def parse_request(name: str, payload: bytes, max_payload: int = MAX_PAYLOAD_BYTE
     model = COMMANDS.get(name)
     if model is None:
         raise CommandRejected("unknown_command", f"unknown command {name[:64]!r}")
+    depth = json_depth(payload)
+    if depth > MAX_JSON_DEPTH:
+        raise CommandRejected("bad_json", f"nested {depth} deep, at most {MAX_JSON_DEPTH}")
     try:
         body = json.loads(payload.decode("utf-8")) if payload.strip() else {}
-    except (UnicodeDecodeError, ValueError) as err:
-        raise CommandRejected("bad_json", f"not JSON: {err}") from err
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise CommandRejected("bad_json", f"not JSON: {str(err)[:200]}") from err
     if not isinstance(body, dict):
         raise CommandRejected("bad_json", "request must be a JSON object")
     try:
@@ -185,8 +258,8 @@ def request_schema(name: str) -> dict[str, Any]:
         "$id": f"https://spectra-edge.invalid/schemas/cmd-{name}-request.json",
         "title": f"cmd/{name} request",
         "description": (
-            f"Request body of cmd/{name}. {doc} Reply goes to the MQTT 5 response topic "
-            f"(default cmd/{name}/response) with the request's correlation data."
+            f"Request body of cmd/{name}. {doc} Reply goes to cmd/{name}/response (only "
+            f"there) with the request's correlation data."
         ),
         **generated,
     }

@@ -1,19 +1,26 @@
 """Checking, queueing and running remote commands: ``<prefix>/cmd/<name>`` in, responses out.
 
-The control room sends a JSON object to ``<prefix>/cmd/<name>``; the device answers on the
-MQTT 5 *response topic* of the request (or ``<prefix>/cmd/<name>/response``), echoing the
-request's *correlation data*. The contract is :mod:`edge.service.commands.contract`.
+The control room sends a JSON object to ``<prefix>/cmd/<name>``; the device answers on
+``<prefix>/cmd/<name>/response`` (the request topic + ``/response``, the one response topic
+the post broker lets a device publish on), echoing the request's *correlation data*. The
+contract is :mod:`edge.service.commands.contract`.
 
 Hostile input never reaches a handler and never blocks the caller. :meth:`Dispatcher.submit`
 is what the MQTT network thread calls; it does only cheap checks, in this order:
 
 1. the topic must be exactly ``<our prefix>/cmd/<name>`` (:meth:`Topics.command_name`, the
    one topic parser): anything else is dropped (``foreign_topic``), never acted on;
-2. a token bucket caps the request rate: excess requests are dropped (``rate_limited``)
-   without an answer, so a flood cannot make us flood back;
-3. size cap (``too_large``), known name (``unknown_command``), JSON object (``bad_json``),
-   the body into its typed model (``bad_request``): an error response;
-4. the request goes on a bounded queue (full: ``busy`` error response) that one worker
+2. rate limits: MQTT 5 gives no sender identity, so each *requester* (the MQTT 5 response
+   topic it names, which a requester chooses and a flood cannot share with others) has its
+   own token bucket, and one global bucket caps the sum. A request beyond either is dropped
+   (``rate_limited``) without an answer, so a flood cannot make us flood back, and one
+   flooding requester cannot use up another's budget;
+3. a request naming a response topic other than ours is answered on ours, never where it
+   asked, and counted (``response_topic_redirected``);
+4. size cap (``too_large``), known name (``unknown_command``), JSON object no deeper than
+   :data:`~edge.service.commands.contract.MAX_JSON_DEPTH` (``bad_json``), the body into its
+   typed model (``bad_request``): an error response;
+5. the request goes on a bounded queue (full: ``busy`` error response) that one worker
    thread drains; handlers run there, never on the network thread.
 
 Every outcome is counted (:meth:`Dispatcher.snapshot`), and ``health`` reports the counters.
@@ -28,7 +35,7 @@ import json
 import logging
 import queue
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -92,6 +99,47 @@ class TokenBucket:
             return False
 
 
+#: Requester key of a request without a response topic.
+ANONYMOUS = "-"
+
+
+class RequesterBuckets:
+    """One :class:`TokenBucket` per requester key (at most *max_keys*, least recently used
+    forgotten first) under one global bucket that caps them all. Thread-safe."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        global_rate: float,
+        global_burst: int,
+        *,
+        max_keys: int = 64,
+        clock: Clock | None = None,
+    ) -> None:
+        self.rate, self.burst, self.max_keys = rate, burst, max_keys
+        self._clock = clock or SystemClock()
+        TokenBucket(rate, burst, self._clock)  # ValueError for bad numbers, now
+        self._global = TokenBucket(global_rate, global_burst, self._clock)
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, key: str) -> bool:
+        """One token from *key*'s bucket and one from the global bucket; False if either is
+        empty (the requester's bucket is spent first, so a flooder cannot drain the global
+        one beyond its own rate)."""
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = TokenBucket(self.rate, self.burst, self._clock)
+                self._buckets[key] = bucket
+                while len(self._buckets) > self.max_keys:
+                    self._buckets.popitem(last=False)
+            else:
+                self._buckets.move_to_end(key)
+        return bucket.take() and self._global.take()
+
+
 class Dispatcher:
     """Checks, queues and runs remote commands for one device prefix.
 
@@ -99,7 +147,7 @@ class Dispatcher:
     returning the response's ``result`` (a dict, or a Future of one); a handler raises
     :class:`CommandRejected` (e.g. ``not_found``) or any exception (``failed``). Every name
     must be a command of the contract; only those names are served. *respond* publishes one
-    response.
+    response. *rate*/*burst* bound each requester, *global_rate*/*global_burst* all of them.
     """
 
     def __init__(
@@ -111,8 +159,10 @@ class Dispatcher:
         device: str,
         post: str,
         max_payload: int = MAX_PAYLOAD_BYTES,
-        rate: float = 10.0,
-        burst: int = 20,
+        rate: float = 5.0,
+        burst: int = 10,
+        global_rate: float = 20.0,
+        global_burst: int = 40,
         queue_size: int = 16,
         clock: Clock | None = None,
     ) -> None:
@@ -127,7 +177,7 @@ class Dispatcher:
         self.max_payload = max_payload
         self._respond = respond
         self._clock = clock or SystemClock()
-        self._bucket = TokenBucket(rate, burst, self._clock)
+        self._buckets = RequesterBuckets(rate, burst, global_rate, global_burst, clock=self._clock)
         self._queue: queue.Queue[Request | None] = queue.Queue(maxsize=queue_size)
         self._worker = Worker("commands", self._run, wake=self._wake_worker)
         self._lock = threading.Lock()
@@ -137,6 +187,10 @@ class Dispatcher:
     def _count(self, key: str) -> None:
         with self._lock:
             self.counters[key] += 1
+
+    def count(self, key: str) -> None:
+        """Count one *key* outcome decided by a handler (e.g. ``repeated_request``)."""
+        self._count(key)
 
     def _log_once(self, key: str, msg: str, *args: object) -> None:
         """Count *key*; warn on its first occurrence only (a flood must not flood the log)."""
@@ -191,23 +245,21 @@ class Dispatcher:
             self._log_once("foreign_topic", "ignored command on foreign topic %r", topic[:200])
             return "foreign_topic"
         self._count("received")
-        if not self._bucket.take():
+        requester = (response_topic or ANONYMOUS)[:MAX_RESPONSE_TOPIC]
+        if not self._buckets.take(requester):
             self._log_once("rate_limited", "command flood: requests beyond the rate dropped")
             return "rate_limited"
         if correlation_data is not None and len(correlation_data) > MAX_CORRELATION_BYTES:
             correlation_data = None
+        # the one response topic: never where a request asks (another device's alarm...)
         reply_to = self.topics.cmd_response(name)
-        if response_topic:
-            if not self._response_topic_ok(response_topic):
-                # answer on our own response topic rather than where we were told
-                self._log_once(
-                    "bad_response_topic", "refused response topic %r", response_topic[:200]
-                )
-                self._error(
-                    reply_to, name, correlation_data, "bad_request", "response topic not allowed"
-                )
-                return "bad_response_topic"
-            reply_to = response_topic
+        if response_topic and response_topic != reply_to:
+            self._log_once(
+                "response_topic_redirected",
+                "request named response topic %r; answered on %s instead",
+                response_topic[:200],
+                reply_to,
+            )
         try:
             args = self.parse(name, payload)
         except CommandRejected as err:
@@ -222,19 +274,6 @@ class Dispatcher:
             self._error(reply_to, name, correlation_data, "busy", "command queue full")
             return "busy"
         return "queued"
-
-    def _response_topic_ok(self, topic: str) -> bool:
-        if len(topic) > MAX_RESPONSE_TOPIC or any(c in topic for c in "+#\x00"):
-            return False
-        # never let a requester aim our answer at our own state topics (status, alarm, ...)
-        # nor at any device's command topic (our answer would arrive there as a request)
-        levels = topic.split("/")
-        if "cmd" in levels[:-1] and levels[-1] != "response":
-            return False
-        prefix = self.topics.prefix
-        if not topic.startswith(prefix + "/"):
-            return True
-        return topic.startswith(f"{prefix}/cmd/") and topic.endswith("/response")
 
     def parse(self, name: str, payload: bytes) -> CommandArgs:
         """Validate one request body for command *name*; raises :class:`CommandRejected`.
