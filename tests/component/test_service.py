@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers_mqtt import Requester, Subscriber, make_config, validate_message
+from helpers_mqtt import (
+    Requester,
+    Subscriber,
+    make_config,
+    validate_message,
+    wait_commands_ready,
+)
 from mosquitto_broker import Broker, BrokerFactory
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -76,23 +82,6 @@ def wait_until(predicate: Any, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.01)
     return False
-
-
-def wait_commands_ready(port: int, timeout: float = 10.0) -> None:
-    """Ping until the service answers: its command subscription is then in place."""
-    probe = Requester(port)
-    try:
-        deadline = time.monotonic() + timeout
-        for i in range(10_000):
-            corr = f"ready-{i}".encode()
-            probe.send("ping", {}, corr)
-            try:
-                probe.response(corr, timeout=0.3)
-                return
-            except TimeoutError:
-                assert time.monotonic() < deadline, "service never answered ping"
-    finally:
-        probe.close()
 
 
 @pytest.fixture

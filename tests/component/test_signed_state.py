@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from helpers_mqtt import Requester, Subscriber, make_config, validate_message
+from helpers_mqtt import (
+    Subscriber,
+    make_config,
+    validate_message,
+    wait_commands_ready,
+)
 from mosquitto_broker import Broker
 from paho.mqtt.enums import CallbackAPIVersion
 from service_fakes import FakeEngine
@@ -24,23 +29,6 @@ from edge.service import Service
 
 PREFIX = "customs/post-1/dev-1"
 STATE = ("status", "info", "health", "alarm")
-
-
-def _wait_ready(port: int, timeout: float = 10.0) -> None:
-    """Ping until the service answers (its command subscription is in place)."""
-    probe = Requester(port)
-    try:
-        deadline = time.monotonic() + timeout
-        for i in range(10_000):
-            corr = f"ready-{i}".encode()
-            probe.send("ping", {}, corr)
-            try:
-                probe.response(corr, timeout=0.3)
-                return
-            except TimeoutError:
-                assert time.monotonic() < deadline, "service never answered ping"
-    finally:
-        probe.close()
 
 
 def _publish(port: int, topic: str, body: dict[str, Any], *, retain: bool = True) -> None:
@@ -65,7 +53,7 @@ def test_every_state_message_is_signed_and_forgeries_do_not_verify(
     svc.start()
     try:
         assert svc.link.wait_connected(10)
-        _wait_ready(mosquitto.port)
+        wait_commands_ready(mosquitto.port)
         engine.samples.place("cocaine")
         alarm_scan = svc.worker.submit("scan", source="test").result(timeout=10).scan_id
         watcher.wait_for(
@@ -136,7 +124,7 @@ def test_monitor_pins_the_device_key_and_a_forged_info_moves_no_trust(
     forger = DeviceKey.generate()
     try:
         assert svc.link.wait_connected(10)
-        _wait_ready(mosquitto.port)
+        wait_commands_ready(mosquitto.port)
         # first monitor run: pins the genuine key from the retained info (trust on first use)
         first = MonitorState("customs/+/+", KeyPins(keys_file))
         client = connect_monitor(first, "127.0.0.1", mosquitto.port)

@@ -229,6 +229,23 @@ class Requester:
         self.sub.close()
 
 
+def wait_commands_ready(port: int, timeout: float = 10.0) -> None:
+    """Ping until the service answers: its command subscription is then in place."""
+    probe = Requester(port)
+    try:
+        deadline = time.monotonic() + timeout
+        for i in range(10_000):
+            corr = f"ready-{i}".encode()
+            probe.send("ping", {}, corr)
+            try:
+                probe.response(corr, timeout=0.3)
+                return
+            except TimeoutError:
+                assert time.monotonic() < deadline, "service never answered ping"
+    finally:
+        probe.close()
+
+
 def _child_main(argv: list[str]) -> int:
     """Child process for kill tests.
 
