@@ -132,6 +132,7 @@ def _info(args: argparse.Namespace) -> int:
 def _calibration_status(lib: Any) -> str:
     from edge.errors import ModelError
     from edge.identify.calibration import CALIBRATION_FILE, Calibration
+    from edge.identify.identifier import library_spec_hash
 
     path = (lib.path or Path(".")) / CALIBRATION_FILE
     if not path.is_file():
@@ -142,6 +143,8 @@ def _calibration_status(lib: Any) -> str:
         return f"unusable ({err})"
     if cal.meta.get("library_hash") not in (None, lib.content_hash):
         return "stale: fitted for other content (run 'library calibrate')"
+    if cal.meta.get("spec_hash") not in (None, library_spec_hash(lib)):
+        return "stale: fitted for other search preprocessing (run 'library calibrate')"
     return f"{path.name}, {cal.meta.get('n_records', '?')} records"
 
 

@@ -26,6 +26,7 @@ from edge.identify.family import vote, without
 from edge.identify.identifier import Identifier
 from edge.identify.result import IDENTIFY_PROBABILITY
 from edge.library import Library
+from edge.preprocess.chain import spec_hash
 
 #: Statuses that name a substance.
 NAMING = ("identified", "mixture")
@@ -400,6 +401,7 @@ def calibrate_library(
     meta = {
         "library": library.name,
         "library_hash": library.content_hash,
+        "spec_hash": spec_hash(full.prepared.spec),
         "rounds": rounds,
         "holdout": holdout,
         "seed": seed,

@@ -24,7 +24,13 @@ from edge.identify.decision import Decision, decide
 from edge.identify.reference import PreparedLibrary
 from edge.identify.result import Identification
 from edge.library import Library
-from edge.preprocess.chain import DEFAULT_SPEC, Spec, preprocess_with_mask, validate_spec
+from edge.preprocess.chain import (
+    DEFAULT_SPEC,
+    Spec,
+    preprocess_with_mask,
+    spec_hash,
+    validate_spec,
+)
 from edge.preprocess.quality import QualityReport, check_quality
 
 log = logging.getLogger(__name__)
@@ -58,13 +64,12 @@ class Identifier:
             _check_classifier(classifier, library)
         model_dir = getattr(classifier, "model_dir", None)
         self.calibration = calibration or find_calibration(library.path, model_dir)
-        fitted_for = self.calibration.meta.get("library_hash")
-        if calibration is None and fitted_for not in (None, library.content_hash):
+        if calibration is None and not self._calibration_fits():
             source = self.calibration.meta.get("source", "default")
             if source != "default":
                 log.warning(
-                    "%s was fitted for other library content; run 'spectra-edge library "
-                    "calibrate %s'",
+                    "%s was fitted for other library content or preprocessing; run "
+                    "'spectra-edge library calibrate %s'",
                     source,
                     library.path,
                 )
@@ -87,12 +92,23 @@ class Identifier:
     @property
     def calibration_status(self) -> dict[str, Any]:
         """Where the calibration comes from (``health`` reports it): its file or "default",
-        and whether it was fitted for this library's content."""
-        fitted_for = self.calibration.meta.get("library_hash")
+        and whether it was fitted for this library's content and search preprocessing."""
         return {
             "source": str(self.calibration.meta.get("source", "given")),
-            "matches_library": fitted_for == self.prepared.library.content_hash,
+            "matches_library": self._calibration_fits(strict=True),
         }
+
+    def _calibration_fits(self, *, strict: bool = False) -> bool:
+        """The calibration was fitted for this library's content and search spec (a field
+        it does not record counts as a match unless *strict*)."""
+        meta = self.calibration.meta
+        wanted = {
+            "library_hash": self.prepared.library.content_hash,
+            "spec_hash": spec_hash(self.prepared.spec),
+        }
+        return all(
+            meta.get(k) == v if strict else meta.get(k) in (None, v) for k, v in wanted.items()
+        )
 
     @property
     def library(self) -> Library:
@@ -172,6 +188,11 @@ class Identifier:
     ) -> Identification:
         """Identify one absorbance spectrum (any grid) -> :class:`Identification`."""
         return self.analyse(wavenumbers, absorbance, quality).identification
+
+
+def library_spec_hash(library: Library) -> str:
+    """:func:`spec_hash` of the spec *library* is searched with."""
+    return spec_hash(_spec_from(library))
 
 
 def _spec_from(library: Library) -> Spec:

@@ -37,6 +37,11 @@ class ScanEngine(Protocol):
         """Temperature and background age now (cheap; called for every health message)."""
         ...
 
+    def identification(self) -> dict[str, Any] | None:
+        """What identification runs on, for ``health.identification``: library and model
+        versions and where the calibration comes from (None when not known)."""
+        ...
+
     def take_background(self) -> dict[str, float]:
         """Take a new background (and dark) reading of the crystal; returns quality metrics."""
         ...

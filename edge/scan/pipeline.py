@@ -76,6 +76,15 @@ class ScanPipeline:
             "bits": ident.bits,
         }
 
+    def identification(self) -> dict[str, Any] | None:
+        """Library and model versions and the calibration's source, for ``health``."""
+        status = self.identifier.calibration_status
+        return {
+            **self.identifier.versions,
+            "calibration": status["source"],
+            "calibration_matches_library": status["matches_library"],
+        }
+
     def state(self) -> EngineState:
         """Temperature and background age now."""
         age = self.background.age_s() if self.background is not None else None

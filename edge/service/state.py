@@ -58,6 +58,8 @@ class InstrumentView(Protocol):
 
     def identity(self) -> dict[str, Any] | None: ...
 
+    def identification(self) -> dict[str, Any] | None: ...
+
 
 class CommandView(Protocol):
     """What the publisher reads of the command dispatcher."""
@@ -134,6 +136,7 @@ class StatePublisher:
             disk_free_bytes=disk_free,
         )
         payload["disk_full"] = self.disk_full
+        payload["identification"] = self.instrument.identification()
         payload["commands"] = self.commands.snapshot() if self.commands is not None else {}
         return payload
 

@@ -130,6 +130,17 @@ class InstrumentSupervisor:
             log.debug("engine state unavailable: %s", err)
             return None
 
+    def identification(self) -> dict[str, Any] | None:
+        """What identification runs on (``health.identification``), or None."""
+        engine = self._engine
+        if engine is None:
+            return None
+        try:
+            return engine.identification()
+        except Exception as err:
+            log.debug("identification status unavailable: %s", err)
+            return None
+
     def identity(self) -> dict[str, Any] | None:
         """The instrument's identity for ``info``, or None."""
         engine = self._engine

@@ -32,6 +32,17 @@ def test_library_calibration_is_shipped(shipped: Identifier) -> None:
     assert shipped.calibration.calibrated("identified")
 
 
+def test_a_calibration_fitted_under_other_preprocessing_is_stale(
+    shipped: Identifier, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The calibration records the search spec it was fitted under: the same library
+    searched another way does not match it, and says so."""
+    other = Identifier(shipped.library, spec={"weights": []})
+    assert other.calibration_status["source"].endswith("calibration.json")
+    assert not other.calibration_status["matches_library"]
+    assert "fitted for other library content or preprocessing" in caplog.text
+
+
 @pytest.mark.parametrize("step", [1.7, 7.0])
 @pytest.mark.timeout(300)
 def test_a_spike_at_any_of_40_positions_never_gives_a_confident_wrong_answer(

@@ -66,7 +66,23 @@ def test_scan_pipeline_identifies_mixes_and_rejects(cfg_file: Path) -> None:
         again = pipe.scan()
         assert again.sample is not None and again.decision.status == "identified"
         assert pipe.state().background_age_s is not None
+        # health.identification: the shipped library's own calibration, fitted for it
+        ident = pipe.identification()
+        assert ident is not None
+        assert ident["calibration"].endswith("calibration.json")
+        assert ident["calibration_matches_library"] is True
+        assert ident["library_hash"] == pipe.identifier.library.content_hash[:16]
+        validate_health_identification(ident)
     assert drug in names
+
+
+def validate_health_identification(ident: dict[str, object]) -> None:
+    """The ``identification`` member validates against the health schema's."""
+    import jsonschema
+
+    from edge.publish.messages import schema
+
+    jsonschema.validate(ident, schema("health")["properties"]["identification"])
 
 
 @pytest.mark.timeout(120)

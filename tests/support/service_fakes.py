@@ -56,6 +56,9 @@ class FakeEngine:
     def state(self) -> EngineState:
         return EngineState(31.5, 12.0)
 
+    def identification(self) -> dict[str, Any] | None:
+        return {"library": "test", "calibration": "default", "calibration_matches_library": False}
+
     def take_background(self) -> dict[str, float]:
         if self.fail:
             raise self.fail.pop(0)

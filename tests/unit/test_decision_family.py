@@ -49,7 +49,8 @@ def test_without_leaves_the_named_entry_out() -> None:
 
 @pytest.fixture(scope="module")
 def prepared() -> PreparedLibrary:
-    return PreparedLibrary(synthetic_library(30, seed=9))
+    # synthetic bands fall anywhere on the axis: every region counts alike here
+    return PreparedLibrary(synthetic_library(30, seed=9), {"weights": []})
 
 
 def family_calibration(**params: float) -> Calibration:
@@ -66,7 +67,8 @@ def analogue(prepared: PreparedLibrary, row: int, seed: int, weight: float) -> n
 
 
 def decide_on(prepared: PreparedLibrary, y: np.ndarray, cal: Calibration, prediction=None):
-    v, keep = preprocess_with_mask(X, y + np.random.default_rng(0).normal(0, 1e-3, X.size))
+    noisy = y + np.random.default_rng(0).normal(0, 1e-3, X.size)
+    v, keep = preprocess_with_mask(X, noisy, prepared.spec)
     return decide(prepared, v, keep, cal, prediction=prediction)
 
 

@@ -104,6 +104,29 @@ def test_spec_validation_and_hash() -> None:
     assert spec_hash({"normalise": "snv"}) != spec_hash(DEFAULT_SPEC)
 
 
+def test_region_weights_are_checked_and_count_in_the_match() -> None:
+    for bad in ([[1800.0, 4000.0]], [[1800.0, 4000.0, -1.0]], [[1800.0, "x", 0.1]], [7]):
+        with pytest.raises(ValueError):
+            validate_spec({"weights": bad})
+    # a version-1 spec (an older manifest) was written before weights existed: none
+    assert validate_spec({"version": 1})["weights"] == []
+    assert validate_spec({})["weights"] == DEFAULT_SPEC["weights"] != []
+    with pytest.raises(ValueError):
+        validate_spec({"version": 3})
+    x = spec_grid(DEFAULT_SPEC)
+    clean = bands(x)
+    # a foreign band above 1800 cm-1 costs a tenth as much as in the fingerprint
+    high = clean + 0.5 * 15.0**2 / ((x - 3400.0) ** 2 + 15.0**2)
+    low = clean + 0.5 * 15.0**2 / ((x - 1300.0) ** 2 + 15.0**2)
+    flat = {"weights": []}
+    loss_weighted = 1.0 - float(preprocess(x, clean) @ preprocess(x, high))
+    loss_flat = 1.0 - float(preprocess(x, clean, flat) @ preprocess(x, high, flat))
+    assert loss_weighted < 0.3 * loss_flat
+    in_fingerprint = 1.0 - float(preprocess(x, clean) @ preprocess(x, low))
+    assert in_fingerprint > 3 * loss_weighted
+    assert spec_hash(flat) != spec_hash({})
+
+
 def test_spec_without_baseline_or_smoothing() -> None:
     x = np.linspace(600, 4000, 900)
     v = preprocess(x, bands(x), {"baseline": None, "smoothing": None, "spikes": {"enabled": False}})

@@ -71,6 +71,7 @@ def test_health_reports_instrument_outbox_disk_errors_and_commands(parts: Parts)
     assert h["disk_free_bytes"] > 0 and h["last_error"] is None
     assert h["outbox"]["dead_letters"] == 0 and h["outbox"]["quarantined"] is None
     assert h["commands"] == {"received": 1, "bad_json": 1}
+    assert h["identification"]["calibration"] == "default"  # what the engine says
 
 
 def test_health_last_error_prefers_the_fault_then_the_last_error(parts: Parts) -> None:
@@ -85,6 +86,7 @@ def test_health_last_error_prefers_the_fault_then_the_last_error(parts: Parts) -
     assert health["last_error"] == "InstrumentTimeoutError: gone"
     assert health["instrument_temperature_c"] is None  # no engine while faulted
     assert health["commands"] == {}  # no dispatcher attached
+    assert health["identification"] is None  # nor what identification runs on
 
 
 def test_info_lists_what_the_dispatcher_serves_and_the_key(parts: Parts) -> None:
