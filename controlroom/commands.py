@@ -20,6 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from controlroom.errors import ControlRoomError
+from edge.publish.client import stop_loop
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class CommandLink:
     def stop(self) -> None:
         """Disconnect."""
         self.client.disconnect()
-        self.client.loop_stop()
+        stop_loop(self.client)
 
     def send(
         self,

@@ -42,6 +42,7 @@ from controlroom.db import Database
 from controlroom.errors import ControlRoomError
 from controlroom.keys import KeyRegistry
 from controlroom.topics import TopicFilter
+from edge.publish.client import stop_loop
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +234,7 @@ class Ingester:
             props = Properties(PacketTypes.DISCONNECT)
             props.SessionExpiryInterval = 0
         self.client.disconnect(properties=props)
-        self.client.loop_stop()
+        stop_loop(self.client)
 
     # -- the writer ---------------------------------------------------------------------
 

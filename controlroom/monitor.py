@@ -33,6 +33,7 @@ from rich.text import Text
 from controlroom.pins import KeyPins, Pin
 from edge.errors import PublishError
 from edge.identify.result import mixture_text
+from edge.publish.client import stop_loop
 from edge.publish.signing import verify
 
 log = logging.getLogger(__name__)
@@ -409,7 +410,7 @@ def connect_monitor(
         raise PublishError(f"cannot reach broker {host}:{port}: {err}") from err
     client.loop_start()
     if not connected.wait(timeout_s):
-        client.loop_stop()
+        stop_loop(client)
         client.disconnect()
         raise PublishError(f"broker {host}:{port} did not accept the connection in {timeout_s}s")
     return client
@@ -446,4 +447,4 @@ def run_monitor(
         return state
     finally:
         client.disconnect()
-        client.loop_stop()
+        stop_loop(client)

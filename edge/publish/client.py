@@ -50,10 +50,32 @@ CREDENTIAL_NAME = "mqtt-password"
 #: Receive Maximum assumed when the broker announces none (MQTT 5 default is 65535; keep
 #: the window modest so a slow broker is not flooded).
 DEFAULT_WINDOW = 100
-#: How far :meth:`MqttLink.stop` can run past its timeout: paho joins its network thread
-#: without a bound, and that thread may be inside a TCP connect (paho's connect timeout,
-#: 5 s) or a select (1 s) when asked to stop.
+#: How far :meth:`MqttLink.stop` can run past its timeout: the wait for paho's network
+#: thread (:func:`stop_loop`), which may be inside a TCP connect (paho's connect timeout, 5 s)
+#: or a select (1 s) when asked to stop.
 STOP_OVERRUN_S = 5.0
+
+
+def stop_loop(client: Any, timeout: float = STOP_OVERRUN_S) -> bool:
+    """Stop paho's network thread (``loop_stop``), waiting at most *timeout* seconds.
+
+    paho joins its thread without a bound; the join runs on a helper thread here so the
+    caller's deadline holds. Returns False (and logs) when the thread is still running: it
+    is a daemon thread and ends with the process.
+    """
+    done = threading.Event()
+
+    def join() -> None:
+        try:
+            client.loop_stop()
+        finally:
+            done.set()
+
+    threading.Thread(target=join, name="mqtt-loop-stop", daemon=True).start()
+    if done.wait(max(timeout, 0.0)):
+        return True
+    log.warning("MQTT network thread still running %.1f s after stop; left behind", timeout)
+    return False
 
 
 @dataclass(frozen=True)
@@ -243,7 +265,7 @@ class MqttLink:
             except (RuntimeError, ValueError):
                 log.warning("could not publish 'stopped' before shutdown")
         self._client.disconnect()
-        self._client.loop_stop()  # returns once the loop sees the disconnect
+        stop_loop(self._client)  # returns once the loop sees the disconnect, or gives up
 
     def __enter__(self) -> MqttLink:
         self.start()

@@ -37,6 +37,7 @@ from edge.config.schema import Config
 from edge.errors import EdgeError
 from edge.identify.result import mixture_text
 from edge.lifecycle import Deadline, SystemClock
+from edge.publish.client import stop_loop
 from edge.publish.topics import Topics
 from edge.scan.engine import ScanEngine
 from edge.scan.opener import SampleHandler
@@ -172,7 +173,7 @@ class ControlRoom:
 
     def close(self) -> None:
         self.client.disconnect()
-        self.client.loop_stop()
+        stop_loop(self.client)
 
 
 def _press(panel: Panel | None, cfg: Config, seconds: float) -> None:

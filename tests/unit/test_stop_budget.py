@@ -52,3 +52,32 @@ def test_the_stop_budget_fits_inside_timeout_stop_sec() -> None:
 def test_the_service_stops_with_that_deadline_by_default() -> None:
     default = Service.stop.__defaults__
     assert default == (STOP_TIMEOUT_S,)
+
+
+def test_a_network_thread_that_will_not_stop_cannot_hold_the_stop() -> None:
+    """paho's loop_stop joins its thread without a bound; stop_loop gives up at its timeout."""
+    import threading
+    import time
+
+    from edge.publish.client import stop_loop
+
+    release = threading.Event()
+
+    class Stuck:
+        stopped = False
+
+        def loop_stop(self) -> None:
+            release.wait(10.0)  # a network thread stuck in a connect
+            self.stopped = True
+
+    stuck = Stuck()
+    t0 = time.monotonic()
+    assert stop_loop(stuck, timeout=0.2) is False
+    assert time.monotonic() - t0 < 1.0 and not stuck.stopped
+    release.set()
+
+    class Prompt:
+        def loop_stop(self) -> None:
+            pass
+
+    assert stop_loop(Prompt(), timeout=1.0) is True
