@@ -248,6 +248,7 @@ class Courier:
 
     def _run(self, stopping: threading.Event) -> None:
         last_commit = self.clock.monotonic()
+        failing: str | None = None  # the sender's current outbox failure, logged once
         while not stopping.is_set():
             self._wake.wait(IDLE_POLL_S)
             self._wake.clear()
@@ -264,9 +265,19 @@ class Courier:
                     self._kick_later(ACK_INTERVAL_S)
                 if self.link.connected:
                     self._fill_window()
-            except OutboxError:
-                log.exception("outbox failure in the sender; retrying")
+            except OutboxError as err:
+                # a full disk fails every second until space returns: one traceback, then
+                # a quiet retry (the service's health reports the disk meanwhile)
+                if str(err) != failing:
+                    log.exception("outbox failure in the sender; retrying every second")
+                    failing = str(err)
+                else:
+                    log.debug("outbox failure in the sender persists: %s", err)
                 stopping.wait(1.0)
+            else:
+                if failing is not None:
+                    log.info("outbox sender recovered (was: %s)", failing)
+                    failing = None
 
     def _kick_later(self, delay: float) -> None:
         """Make sure the sender wakes within *delay* s to commit parked delivery marks."""

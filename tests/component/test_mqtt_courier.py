@@ -208,3 +208,38 @@ def test_one_shot_results_before_first_connect_stay_live(tmp_path: Path) -> None
         outbox.close()
     got = [(p["scan_id"], p["historical"]) for _, p in link.sent]
     assert got == [(left_over.scan_id, True), (mine.scan_id, False)]
+
+
+def test_a_persistent_outbox_failure_is_logged_once_then_recovery(
+    tmp_path: Path, caplog: Any
+) -> None:
+    """A full disk fails the sender every second: one traceback, quiet retries, and a line
+    when it recovers (the journal of a full device must not fill with repeats)."""
+    import logging
+
+    from edge.errors import OutboxError
+
+    courier, link = _courier(tmp_path)
+    real_pending = courier.outbox.pending
+    failures = {"left": 3}
+
+    def pending(*args: Any, **kwargs: Any) -> Any:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OutboxError("database or disk is full")
+        return real_pending(*args, **kwargs)
+
+    courier.outbox.pending = pending  # type: ignore[method-assign]
+    link.connect()
+    caplog.set_level(logging.DEBUG, logger="edge.publish.courier")
+    courier.start()
+    try:
+        courier.submit_result(make_identification())
+        _until(lambda: len(courier.outbox) == 0)  # delivered once the failure is over
+    finally:
+        courier.stop()
+        courier.outbox.close()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is not None
+    assert sum("persists" in r.getMessage() for r in caplog.records) == 2
+    assert any("recovered" in r.getMessage() for r in caplog.records)
