@@ -15,9 +15,10 @@ one transaction:
   only an ``alarm`` validly signed by an approved key raises an alarm or confirms an
   acknowledgement. Any other ``alarm`` is stored flagged (in ``rejected_messages``, its
   state in the device row's ``alarm_signature``) and changes no alarm;
-* command responses close or write off ``replay`` gaps and store ``get_spectrum`` answers;
-  an ``ack`` response is noted on the alarm (unsigned, it confirms nothing) or marks an alarm
-  the device did not hold.
+* command responses, when signed by the device's approved key (:data:`ACTED_ON_RESPONSES`;
+  others are stored flagged), close or write off ``replay`` gaps and store ``get_spectrum``
+  answers; an ``ack`` response is noted on the alarm (the signed retained ``alarm`` is what
+  confirms it) or marks an alarm the device did not hold.
 
 The caller acknowledges the MQTT messages only after :meth:`MessageWriter.write` returned.
 """
@@ -50,6 +51,11 @@ log = logging.getLogger(__name__)
 REJECTED_KEEP = 4096
 #: Threads checking signatures (Ed25519 in the cryptography package runs without the GIL).
 VERIFY_THREADS = 2
+
+
+#: Command responses the console acts on (alarm state, stored spectra, written-off gaps):
+#: applied only with a valid signature from the device's approved key.
+ACTED_ON_RESPONSES = frozenset({"ack", "get_spectrum", "replay"})
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,7 @@ class MessageWriter:
         report = WriteReport()
         results: dict[str, dict[str, Any]] = {}
         state: list[tuple[DeviceTopic, dict[str, Any] | None, bytes]] = []
-        responses: list[tuple[DeviceTopic, dict[str, Any], bytes | None]] = []
+        responses: list[tuple[DeviceTopic, dict[str, Any], bytes | None, bytes]] = []
         prefixes: dict[str, tuple[str | None, str | None]] = {}
         for msg in batch:
             parsed = self._parse(session, msg, report)
@@ -155,7 +161,7 @@ class MessageWriter:
                 results.setdefault(body["scan_id"], {"dt": dt, "body": body, "raw": msg.payload})
             elif dt.command_response is not None:
                 assert body is not None
-                responses.append((dt, body, msg.correlation))
+                responses.append((dt, body, msg.correlation, msg.payload))
             else:
                 state.append((dt, body, msg.payload))
         self._ensure_devices(session, prefixes)
@@ -168,8 +174,8 @@ class MessageWriter:
             report.state_updates += 1
         if results:
             self._results(session, results, report)
-        for dt, body, corr in responses:
-            self._response(session, dt, body, corr)
+        for dt, body, corr, raw in responses:
+            self._response(session, dt, body, corr, raw, report)
             report.responses += 1
         return report
 
@@ -400,11 +406,29 @@ class MessageWriter:
     # -- command responses --------------------------------------------------------------
 
     def _response(
-        self, session: Session, dt: DeviceTopic, body: dict[str, Any], corr: bytes | None
+        self,
+        session: Session,
+        dt: DeviceTopic,
+        body: dict[str, Any],
+        corr: bytes | None,
+        raw: bytes,
+        report: WriteReport,
     ) -> None:
         name = dt.command_response
         correlation = corr.decode("ascii", "replace") if corr else None
         result = body.get("result") or {}
+        if name in ACTED_ON_RESPONSES:
+            # a response changes what the console records only when the device signed it:
+            # a forged "no such alarm", spectrum or "replay: nothing left" is kept flagged
+            sig = self.registry.signature_state(dt.prefix, body, session)[0]
+            if sig != "valid":
+                self.reject(
+                    session,
+                    Incoming(f"{dt.prefix}/{dt.kind}", raw),
+                    f"{name} response not applied: signature {sig}",
+                    report,
+                )
+                return
         if name == "ack":
             where = (
                 Alarm.ack_correlation == correlation
@@ -412,7 +436,7 @@ class MessageWriter:
                 else Alarm.scan_id == result.get("scan_id")
             )
             if body.get("ok") and result.get("cleared"):
-                # command responses are not signed: only the device's signed alarm confirms
+                # the device's signed retained alarm is what confirms the clearing
                 self._note(
                     session, where, dt.prefix, "device answered: cleared; awaiting its alarm"
                 )

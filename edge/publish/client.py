@@ -482,7 +482,10 @@ class MqttLink:
 
     def respond(self, topic: str, payload: bytes, correlation_data: bytes | None) -> None:
         """Send one command response (QoS 1) to *topic*, echoing the request's correlation
-        data (MQTT 5); the dispatcher's responder."""
+        data (MQTT 5); the dispatcher's responder. Signed like state when a key is set, so
+        a forged answer ("no such alarm", a spectrum, a replay) is told from the device's."""
+        if self._key is not None:
+            payload = self.encode_state(json.loads(payload))
         props = Properties(PacketTypes.PUBLISH)
         if correlation_data is not None:
             props.CorrelationData = correlation_data

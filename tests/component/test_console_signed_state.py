@@ -83,6 +83,9 @@ def alarm_of(dev: SimDevice, scan_id: str, *, active: bool, by: str | None = Non
     return cleared
 
 
+PENDING_ANSWER = "ack response not applied: signature pending_key"
+
+
 def rejected_reasons(db: Database) -> list[tuple[str, str]]:
     with db.session() as s:
         rows = s.execute(select(RejectedMessage).order_by(RejectedMessage.id)).scalars()
@@ -189,17 +192,19 @@ def test_an_ack_counts_only_with_the_devices_signed_alarm(
         assert alarms(db)[ids[approved.prefix]].confirmed_by == "sup"
 
         # the pending-key device answers and clears it too, but its key is not approved:
-        # its answer is noted and the alarm is not shown acknowledged
+        # its signed answer and its cleared alarm are kept flagged, the alarm not acknowledged
         acknowledge(ctx, SUPERVISOR, by_scan[ids[pending.prefix]].id)
-        wait_until(
-            lambda: (alarms(db)[ids[pending.prefix]].note or "").startswith("device answered"),
-            what="the pending device's answer",
-        )
         wait_until(
             lambda: any("dev-new/alarm" in t for t, _ in rejected_reasons(db)),
             what="its cleared alarm flagged",
         )
+        wait_until(
+            lambda: ("customs/post-1/dev-new/cmd/ack/response", PENDING_ANSWER)
+            in rejected_reasons(db),
+            what="its answer flagged",
+        )
         assert alarms(db)[ids[pending.prefix]].state == "ack_sent"
+        assert alarms(db)[ids[pending.prefix]].note is None
 
         # the mute device never answers; a forger clears its alarm and answers for it
         acknowledge(ctx, SUPERVISOR, by_scan[ids[mute.prefix]].id)
@@ -212,18 +217,33 @@ def test_an_ack_counts_only_with_the_devices_signed_alarm(
         assert corr
         props = Properties(PacketTypes.PUBLISH)
         props.CorrelationData = corr.encode()
-        reply = messages.response_payload(
-            "ack", "dev-mute", "post-1", result={"cleared": True, "scan_id": ids[mute.prefix]}
-        )
-        mute.client.publish(
-            f"{mute.prefix}/cmd/ack/response", json.dumps(reply), qos=1, properties=props
-        ).wait_for_publish(5)
+        for cleared, signer in ((True, None), (False, None), (False, DeviceKey.generate())):
+            # "cleared", "no such alarm" (which would mark it not active), and the latter
+            # signed by another key: none of them is the device's word
+            reply = messages.response_payload(
+                "ack",
+                "dev-mute",
+                "post-1",
+                result={"cleared": cleared, "scan_id": ids[mute.prefix]},
+            )
+            if signer is not None:
+                reply = signer.sign(reply)
+                reply["signature"]["key_id"] = mute.key.key_id
+            mute.client.publish(
+                f"{mute.prefix}/cmd/ack/response", json.dumps(reply), qos=1, properties=props
+            ).wait_for_publish(5)
         wait_until(
-            lambda: (alarms(db)[ids[mute.prefix]].note or "").startswith("device answered"),
-            what="the forged answer noted",
+            lambda: sum(t == f"{mute.prefix}/cmd/ack/response" for t, _ in rejected_reasons(db)) == 3,
+            what="the forged answers flagged",
         )
-        time.sleep(0.3)
-        assert alarms(db)[ids[mute.prefix]].state == "ack_sent"  # not acknowledged
+        reasons = [r for t, r in rejected_reasons(db) if t == f"{mute.prefix}/cmd/ack/response"]
+        assert sorted(reasons) == [
+            "ack response not applied: signature invalid",
+            "ack response not applied: signature unsigned",
+            "ack response not applied: signature unsigned",
+        ]
+        assert alarms(db)[ids[mute.prefix]].state == "ack_sent"  # neither cleared nor refused
+        assert alarms(db)[ids[mute.prefix]].note is None
     finally:
         link.stop()
         for d in (approved, pending, mute):

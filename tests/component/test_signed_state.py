@@ -14,6 +14,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from helpers_mqtt import (
+    Requester,
     Subscriber,
     make_config,
     validate_message,
@@ -62,8 +63,21 @@ def test_every_state_message_is_signed_and_forgeries_do_not_verify(
             )
         )
         svc.publisher.publish_health()
+        # command responses are signed too: a good one and an error
+        req = Requester(mosquitto.port, PREFIX)
+        try:
+            req.send("ping", {}, corr=b"p")
+            req.send("ack", {"scan_id": "no-such-scan", "operator": "x"}, corr=b"a")
+            answers = [req.response(b"p"), req.response(b"a")]
+        finally:
+            req.close()
     finally:
         svc.stop()
+    assert answers[0]["ok"] is True and answers[1]["command"] == "ack"
+    for a in answers:
+        assert a["signature"]["key_id"] == svc.key.key_id and verify(a, svc.key.public)
+        forged = dict(a, ok=not a["ok"])
+        assert not verify(forged, svc.key.public)
     msgs = watcher.wait_for(
         lambda ms: any(m.topic.endswith("/status") and m.json()["state"] == "stopped" for m in ms)
     )

@@ -3,7 +3,7 @@
 Each :class:`SimDevice` signs its results and its retained ``status``, ``info``, ``health`` and
 ``alarm`` (and its last will) with a real device key (``edge.publish``), keeps results in an
 in-memory archive by ``seq`` and answers ``ack``, ``replay`` and ``get_spectrum`` the way
-docs/mqtt.md describes. It can skip a result (a gap the console must notice), publish one
+docs/mqtt.md describes (signed; unsigned with ``forge_responses``). It can skip a result (a gap the console must notice), publish one
 twice (a redelivery), publish one late (historical), or forge one (signed by another key);
 :meth:`SimDevice.publish_state` with ``sign_with``/``unsigned`` forges state the same way.
 """
@@ -42,6 +42,8 @@ class SimDevice:
         self.seq = 0
         self.alarm: dict[str, Any] | None = None
         self.answer = answer
+        #: Answer commands unsigned (a forgery: anyone on the broker can publish there).
+        self.forge_responses = False
         self.commands: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
         self.ready = threading.Event()
@@ -179,8 +181,12 @@ class SimDevice:
             payload = messages.response_payload(name, self.device, self.post, error=result["error"])
         else:
             payload = messages.response_payload(name, self.device, self.post, result=result)
+        if self.forge_responses:  # as anyone on the broker could answer
+            body_out = payload
+        else:  # signed like the real device's responses
+            body_out = self.key.sign(payload)
         client.publish(
-            f"{self.prefix}/cmd/{name}/response", json.dumps(payload), qos=1, properties=props
+            f"{self.prefix}/cmd/{name}/response", json.dumps(body_out), qos=1, properties=props
         )
 
     def _ack(self, body: dict[str, Any]) -> dict[str, Any]:
