@@ -158,7 +158,14 @@ def metrics(
     mix3 = [o for o in outcomes if o.query.kind == "mixture" and len(o.query.truth) == 3]
     benign_singles = [o for o in singles if not is_ctrl(o.query)]
     analogues = [o for o in unknowns if is_ctrl(o.query)]
-    benign_unknowns = [o for o in unknowns if not is_ctrl(o.query)]
+    # unknowns that are neither narcotic nor regulated (a held-out precursor, oxidiser or
+    # toxic chemical *should* be flagged: it counts apart, as regulated)
+    benign_unknowns = [
+        o for o in unknowns if not is_ctrl(o.query) and _truth_severity(o.query) == "info"
+    ]
+    regulated_unknowns = [
+        o for o in unknowns if not is_ctrl(o.query) and _truth_severity(o.query) != "info"
+    ]
     named_fam = [o for o in analogues if o.suspected_family is not None]
 
     def hit1(o: Outcome) -> bool:
@@ -207,6 +214,7 @@ def metrics(
         "benign_unknown_flagged": _frac(
             [o.severity != "info" or o.suspected_family is not None for o in benign_unknowns]
         ),
+        "regulated_unknown_flagged": _frac([o.severity != "info" for o in regulated_unknowns]),
         "unknown_family_ceiling": (
             _frac([o.query.family in known_families for o in analogues])
             if known_families is not None
@@ -231,6 +239,7 @@ def metrics(
             "unknown": len(unknowns),
             "analogue": len(analogues),
             "benign_unknown": len(benign_unknowns),
+            "regulated_unknown": len(regulated_unknowns),
             "mixture2": len(mix2),
             "mixture3": len(mix3),
         },
@@ -259,6 +268,7 @@ WEIGHTS = {
     "analogue_family_right": "analogue",
     "analogue_nearest_family_right": "analogue",
     "benign_unknown_flagged": "benign_unknown",
+    "regulated_unknown_flagged": "regulated_unknown",
     "unknown_family_ceiling": "analogue",
     "mixture2_both_found": "mixture2",
     "mixture2_no_match": "mixture2",
@@ -267,6 +277,19 @@ WEIGHTS = {
     "mixture3_all_found": "mixture3",
     "mixture3_component_recall": "mixture3",
 }
+
+
+def _truth_severity(q: Query) -> str:
+    """The severity a query's own substance raises (its family is a narcotic family or a
+    category name; anything unrecognised counts as ``info``)."""
+    from edge.library.categories import severity_of
+
+    if _narcotic_family(q):
+        return "alarm"
+    try:
+        return severity_of(q.family or "benign")
+    except ValueError:
+        return "info"
 
 
 def _narcotic_family(q: Query) -> bool:

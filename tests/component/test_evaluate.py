@@ -92,6 +92,9 @@ def test_analogue_and_false_alarm_metrics() -> None:
     benign = [
         outcome("unknown", ("s",), "no_match", (), family="benign", severity="warn"),
         outcome("unknown", ("s",), "no_match", (), family="benign"),
+        # a held-out precursor should be flagged: it is regulated, not benign
+        outcome("unknown", ("r",), "inconclusive", (), family="precursor", severity="warn"),
+        outcome("unknown", ("r",), "no_match", (), family="precursor"),
         outcome(
             "single",
             ("p",),
@@ -105,13 +108,14 @@ def test_analogue_and_false_alarm_metrics() -> None:
     ]
     m = metrics(analogues + benign, known_families={"opioid"})
     assert m["unknown_not_named"] == 1.0 and m["unknown_inconclusive"] == pytest.approx(
-        1 / 6, abs=1e-4
+        2 / 8, abs=1e-4
     )
     assert m["analogue_flagged"] == 0.5 and m["analogue_family_named"] == 0.5
     assert m["analogue_family_right_when_named"] == 0.5 and m["analogue_family_right"] == 0.25
     assert m["benign_unknown_flagged"] == 0.5 and m["unknown_family_ceiling"] == 1.0
     assert m["false_alarms"] == 1 and m["false_alarms_conf90"] == 1
     assert m["counts"]["analogue"] == 4 and m["counts"]["benign_unknown"] == 2
+    assert m["regulated_unknown_flagged"] == 0.5 and m["counts"]["regulated_unknown"] == 2
 
 
 def test_candidate_records_merge_twins_and_find_the_present_one() -> None:
