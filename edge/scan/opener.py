@@ -24,7 +24,6 @@ from edge.config.schema import InstrumentConfig
 from edge.errors import EdgeError, LibraryError
 from hal.bus import DigitalInput, SpiBus
 from hal.clock import Clock, SystemClock
-from hal.errors import DeviceNotFoundError
 from hal.instrument import Instrument
 from hal.sim import BUILTIN_SUBSTANCES, AbsorbanceSource, Stage, make_simulator
 from hal.sim.stage import Resolver
@@ -183,15 +182,18 @@ def open_instrument(
         driver = _spi_driver(cfg, sim.bus, sim.data_ready, clock)
         return OpenInstrument(driver, SimulatedCrystal(sim.stage))
     if cfg.driver == "spi":
-        from hal.bus import GpioDataReady, SpidevBus
-
-        bus = SpidevBus(cfg.spi.bus, cfg.spi.chip_select, cfg.spi.max_speed_hz)
-        try:
-            line = GpioDataReady(cfg.spi.data_ready_pin)
-        except DeviceNotFoundError:
-            bus.close()
-            raise
-        return OpenInstrument(_spi_driver(cfg, bus, line, clock), None)
+        driver = SpiSpectrometer.spidev(
+            cfg.spi.bus,
+            cfg.spi.chip_select,
+            data_ready_pin=cfg.spi.data_ready_pin,
+            max_speed_hz=cfg.spi.max_speed_hz,
+            clock=clock,
+            integration_ms=cfg.integration_ms,
+            coadds=cfg.coadds,
+            timeout_s=cfg.timeout_s,
+            retries=cfg.retries,
+        )
+        return OpenInstrument(driver, None)
     if cfg.driver == "replay":
         from hal.replay import ReplaySpectrometer
 
