@@ -134,13 +134,21 @@ def family_of(library: Library, row: int) -> str:
     return e.family or e.category
 
 
-def split_library(library: Library, holdout: float, seed: int) -> Split:
-    """Hold out *holdout* of the compounds (never cutting agents, at least one when > 0)."""
+def split_library(
+    library: Library, holdout: float, seed: int, *, cutting_out: int = 0
+) -> Split:
+    """Hold out *holdout* of the compounds (never cutting agents, at least one when > 0),
+    plus *cutting_out* cutting agents (benign unknowns; at least two stay known for the
+    mixtures)."""
     rng = np.random.default_rng(seed)
     eligible = [i for i, e in enumerate(library.entries) if e.category != CUTTING]
     n_out = 0 if holdout <= 0 else max(1, round(holdout * len(library)))
     n_out = min(n_out, max(len(eligible) - 1, 0))
     out = sorted(int(i) for i in rng.choice(eligible, size=n_out, replace=False)) if n_out else []
+    cutters = [i for i, e in enumerate(library.entries) if e.category == CUTTING]
+    n_cut = min(max(cutting_out, 0), max(len(cutters) - 2, 0))
+    if n_cut:
+        out = sorted(out + [int(i) for i in rng.choice(cutters, size=n_cut, replace=False)])
     known = [i for i in range(len(library)) if i not in set(out)]
     return Split(tuple(known), tuple(out))
 

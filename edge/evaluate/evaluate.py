@@ -57,6 +57,7 @@ def evaluate_library(
     classifier: Any | None = None,
     classifier_factory: Callable[[Library], Any] | None = None,
     holdout: float = 0.15,
+    benign_unknowns: int = 2,
     seed: int = 0,
     out_dir: Path | None = None,
     singles_per_compound: int = 3,
@@ -68,13 +69,16 @@ def evaluate_library(
 ) -> dict[str, Any]:
     """Evaluate the product and the plain-correlation baseline on one challenge set.
 
+    *holdout* of the compounds are held out as unknowns, plus *benign_unknowns* cutting
+    agents: the unknowns a suspected-analogue flag must leave alone.
+
     A *classifier* must have been trained on the known part of the split; alternatively
     *classifier_factory* is called with that known part and returns one (e.g. trains it).
     Writes PNGs, ``summary.json`` and the fitted ``calibration.json`` to *out_dir* when
     given; returns the summary.
     """
     t0 = time.perf_counter()
-    split = split_library(library, holdout, seed)
+    split = split_library(library, holdout, seed, cutting_out=benign_unknowns)
     known = library.subset(split.known)
     if classifier is None and classifier_factory is not None:
         classifier = classifier_factory(known)

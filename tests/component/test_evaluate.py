@@ -26,6 +26,15 @@ def test_split_and_challenge_are_reproducible_and_well_formed() -> None:
     a, b = split_library(lib, 0.1, 4), split_library(lib, 0.1, 4)
     assert a == b and len(a.held_out) == 3 and not set(a.held_out) & set(a.known)
     assert all(lib.entries[i].category != "cutting_agent" for i in a.held_out)
+    # benign unknowns on request: cutting agents held out too, two always kept for mixtures
+    n_cut = sum(e.category == "cutting_agent" for e in lib.entries)
+    c = split_library(lib, 0.1, 4, cutting_out=2)
+    cut_out = [i for i in c.held_out if lib.entries[i].category == "cutting_agent"]
+    assert len(cut_out) == min(2, n_cut - 2) and set(a.held_out) <= set(c.held_out)
+    everything = split_library(lib, 0.1, 4, cutting_out=99)
+    assert sum(lib.entries[i].category == "cutting_agent" for i in everything.known) == min(
+        2, n_cut
+    )
     qs = build_challenge(lib, a, seed=2, mixtures2=10, mixtures3=4)
     qs2 = build_challenge(lib, a, seed=2, mixtures2=10, mixtures3=4)
     assert all(np.array_equal(p.absorbance, q.absorbance) for p, q in zip(qs, qs2, strict=True))
