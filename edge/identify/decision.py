@@ -82,7 +82,12 @@ def decide(
     quality: dict[str, float] | None = None,
     versions: dict[str, str] | None = None,
 ) -> Decision:
-    """Decide on one preprocessed spectrum (*vector* zero outside *keep*)."""
+    """Decide on one preprocessed spectrum (*vector* zero outside *keep*).
+
+    *prediction* is the classifier's, or a function without arguments that makes it: it is
+    consulted only for the family of an unknown, so an identified substance never waits for
+    the classifier.
+    """
     params = calibration.params
     lib = prepared.library
     k = max(top_k, params.mixture.candidates, params.family_neighbours, 2)
@@ -190,10 +195,12 @@ def _identification(
         e = lib.entries[top_row]
         score = next((s for n, _, s in neighbours if n == e.name), 0.0)
         out["nearest"] = Nearest(e.name, e.category, e.family, round(max(score, 0.0), 4))
+    if not (analogue or v.status == "inconclusive"):
+        return out  # a plain no_match names no family: nothing more to work out
     fam = _family_for_unknown(prepared, neighbours, prediction, calibration, evidence)
     if fam is not None and fam not in _controlled_families(prepared):
         fam = None  # a suspected family is a controlled one, or none is named
-    if fam is not None and (analogue or v.status == "inconclusive"):
+    if fam is not None:
         out["suspected_family"] = SuspectedFamily(fam, round(evidence["family_conf"], 4))
         out["family"] = fam
     return out
@@ -241,6 +248,8 @@ def _family_for_unknown(
     conf = calibration.probability("family", evidence)
     evidence["family_conf"] = conf
     sure = conf >= params.family_min_conf
+    if callable(prediction):
+        prediction = prediction()  # the classifier runs only now, when a family is wanted
     fam_labels = [str(x) for x in getattr(prediction, "family_labels", ())]
     fam_probs = np.asarray(getattr(prediction, "family_probs", ()), dtype=np.float64).ravel()
     if not fam_labels or fam_probs.size != len(fam_labels):

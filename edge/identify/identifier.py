@@ -163,18 +163,23 @@ class Identifier:
         ambiguous: int,
     ) -> Decision:
         vector, keep = preprocess_with_mask(x, y, self.prepared.spec, ambiguous_spikes=ambiguous)
-        prediction = None
+        predict = None
         if self.classifier is not None:
-            cvec = vector
-            if self.classifier_spec is not None and self.classifier_spec != self.prepared.spec:
-                cvec = preprocess_with_mask(x, y, self.classifier_spec)[0]
-            prediction = self.classifier.predict(cvec.astype(np.float32))
+            classifier = self.classifier
+
+            def predict() -> Any:
+                """The classifier's prediction (made only when decide() asks for it)."""
+                cvec = vector
+                if self.classifier_spec is not None and self.classifier_spec != self.prepared.spec:
+                    cvec = preprocess_with_mask(x, y, self.classifier_spec)[0]
+                return classifier.predict(cvec.astype(np.float32))
+
         return decide(
             self.prepared,
             vector,
             keep,
             self.calibration,
-            prediction=prediction,
+            prediction=predict,
             top_k=self.top_k,
             quality=dict(report.metrics),
             versions=self.versions,

@@ -232,11 +232,12 @@ def test_an_ack_counts_only_with_the_devices_signed_alarm(
             mute.client.publish(
                 f"{mute.prefix}/cmd/ack/response", json.dumps(reply), qos=1, properties=props
             ).wait_for_publish(5)
+        answers_topic = f"{mute.prefix}/cmd/ack/response"
         wait_until(
-            lambda: sum(t == f"{mute.prefix}/cmd/ack/response" for t, _ in rejected_reasons(db)) == 3,
+            lambda: sum(t == answers_topic for t, _ in rejected_reasons(db)) == 3,
             what="the forged answers flagged",
         )
-        reasons = [r for t, r in rejected_reasons(db) if t == f"{mute.prefix}/cmd/ack/response"]
+        reasons = [r for t, r in rejected_reasons(db) if t == answers_topic]
         assert sorted(reasons) == [
             "ack response not applied: signature invalid",
             "ack response not applied: signature unsigned",

@@ -132,6 +132,9 @@ def test_classifier_backs_or_vetoes_the_neighbours(prepared: PreparedLibrary) ->
     assert decide_on(prepared, y_close, cal, clf("opioid", 0.9)).identification.family == "opioid"
     # A sure family head that disagrees vetoes; an unsure one does not.
     assert decide_on(prepared, y_close, cal, clf("stimulant", 0.9)).identification.family is None
+    # the same through a prediction made on demand (what the Identifier passes)
+    lazy = decide_on(prepared, y_close, cal, lambda: clf("stimulant", 0.9))
+    assert lazy.identification.family is None
     assert decide_on(prepared, y_close, cal, clf("stimulant", 0.55)).identification.family == (
         "opioid"
     )
