@@ -233,7 +233,8 @@ def test_an_ack_counts_only_with_the_devices_signed_alarm(
                 f"{mute.prefix}/cmd/ack/response", json.dumps(reply), qos=1, properties=props
             ).wait_for_publish(5)
         wait_until(
-            lambda: sum(t == f"{mute.prefix}/cmd/ack/response" for t, _ in rejected_reasons(db)) == 3,
+            lambda: sum(t == f"{mute.prefix}/cmd/ack/response" for t, _ in rejected_reasons(db))
+            == 3,
             what="the forged answers flagged",
         )
         reasons = [r for t, r in rejected_reasons(db) if t == f"{mute.prefix}/cmd/ack/response"]

@@ -3,8 +3,9 @@
 Each :class:`SimDevice` signs its results and its retained ``status``, ``info``, ``health`` and
 ``alarm`` (and its last will) with a real device key (``edge.publish``), keeps results in an
 in-memory archive by ``seq`` and answers ``ack``, ``replay`` and ``get_spectrum`` the way
-docs/mqtt.md describes (signed; unsigned with ``forge_responses``). It can skip a result (a gap the console must notice), publish one
-twice (a redelivery), publish one late (historical), or forge one (signed by another key);
+docs/mqtt.md describes (signed; unsigned with ``forge_responses``). It can skip a result (a
+gap the console must notice), publish one twice (a redelivery), publish one late
+(historical), or forge one (signed by another key);
 :meth:`SimDevice.publish_state` with ``sign_with``/``unsigned`` forges state the same way.
 """
 
@@ -181,10 +182,8 @@ class SimDevice:
             payload = messages.response_payload(name, self.device, self.post, error=result["error"])
         else:
             payload = messages.response_payload(name, self.device, self.post, result=result)
-        if self.forge_responses:  # as anyone on the broker could answer
-            body_out = payload
-        else:  # signed like the real device's responses
-            body_out = self.key.sign(payload)
+        # forged: unsigned, as anyone on the broker could answer; else signed like the device's
+        body_out = payload if self.forge_responses else self.key.sign(payload)
         client.publish(
             f"{self.prefix}/cmd/{name}/response", json.dumps(body_out), qos=1, properties=props
         )
