@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 #: How long a command may wait at the broker for an offline device, seconds.
 DEFAULT_EXPIRY_S = 600
+#: MQTT 5 PUBACK reason "No matching subscribers": the broker accepted the command and
+#: dropped it (no session of the device, or its post's bridge down).
+NO_MATCHING_SUBSCRIBERS = 0x10
 
 
 class CommandSender(Protocol):
@@ -71,6 +74,15 @@ class CommandLink:
             self.client.username_pw_set(username, password)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *_a: self.connected.clear()
+        self.client.on_publish = self._on_publish
+        self._acks: dict[int, int] = {}  # mid -> PUBACK reason code, until send() reads it
+        self._acks_lock = threading.Lock()
+
+    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
+        with self._acks_lock:
+            self._acks[mid] = int(getattr(reason, "value", reason) or 0)
+            while len(self._acks) > 1024:  # PUBACKs nobody waits for any more
+                self._acks.pop(next(iter(self._acks)))
 
     def _on_connect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
@@ -103,7 +115,9 @@ class CommandLink:
         expiry_s: int = DEFAULT_EXPIRY_S,
         timeout_s: float = 5.0,
     ) -> None:
-        """Publish ``<prefix>/cmd/<name>``; raises :class:`ControlRoomError` without a PUBACK."""
+        """Publish ``<prefix>/cmd/<name>``; raises :class:`ControlRoomError` without a PUBACK,
+        or when the broker's PUBACK says it dropped the command: no subscriber (the device has
+        no session there, or its post's bridge is down) or refused (ACL)."""
         if not self.connected.wait(timeout_s):
             raise ControlRoomError(f"broker {self.host}:{self.port} not connected")
         props = Properties(PacketTypes.PUBLISH)
@@ -116,5 +130,14 @@ class CommandLink:
             info.wait_for_publish(timeout_s)
         except (RuntimeError, ValueError) as err:
             raise ControlRoomError(f"command {name} to {prefix} not sent: {err}") from err
+        with self._acks_lock:
+            code = self._acks.pop(info.mid, 0)
         if not info.is_published():
             raise ControlRoomError(f"command {name} to {prefix}: no PUBACK in {timeout_s} s")
+        if code == NO_MATCHING_SUBSCRIBERS:
+            raise ControlRoomError(
+                f"command {name} to {prefix} dropped by the broker: nobody subscribed (the"
+                " device is unknown to the broker or its post's link is down); try again later"
+            )
+        if code >= 0x80:
+            raise ControlRoomError(f"command {name} to {prefix} refused by the broker ({code:#x})")

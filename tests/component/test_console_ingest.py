@@ -248,3 +248,22 @@ def test_database_down_loses_nothing_and_acks_after_commit(
         ing.stop()
         dev.close()
         db.close()
+
+
+def test_a_command_nobody_subscribes_to_is_reported_not_sent(mosquitto: Broker) -> None:
+    """The broker's PUBACK 0x10 (no matching subscribers: the device has no session there, or
+    its post's bridge is down) means the command was dropped: the sender hears so."""
+    import pytest
+
+    from controlroom.errors import ControlRoomError
+
+    dev = SimDevice(mosquitto.port, "post-1", "dev-here")
+    link = CommandLink("127.0.0.1", mosquitto.port)
+    link.start()
+    try:
+        link.send(dev.prefix, "ping", {}, correlation="c-1")  # a subscriber: delivered
+        with pytest.raises(ControlRoomError, match="dropped by the broker"):
+            link.send("customs/post-9/nobody", "ping", {}, correlation="c-2")
+    finally:
+        link.stop()
+        dev.close()
