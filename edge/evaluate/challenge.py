@@ -134,9 +134,7 @@ def family_of(library: Library, row: int) -> str:
     return e.family or e.category
 
 
-def split_library(
-    library: Library, holdout: float, seed: int, *, cutting_out: int = 0
-) -> Split:
+def split_library(library: Library, holdout: float, seed: int, *, cutting_out: int = 0) -> Split:
     """Hold out *holdout* of the compounds (never cutting agents, at least one when > 0),
     plus *cutting_out* cutting agents (benign unknowns; at least two stay known for the
     mixtures)."""

@@ -84,6 +84,40 @@ def _alone(resid: FloatArray, start: int, stop: int) -> bool:
     return all(v < 0.2 * peak for v in outside)
 
 
+def _may_stand_alone(resid: FloatArray, cand: npt.NDArray[np.intp], max_width: int) -> BoolArray:
+    """Which candidates have a segment (the point, or the pair :func:`find_spikes` would try)
+    that :func:`_alone` accepts: the same test for all candidates at once, so the loop only
+    visits the few that can be spikes (on a band's flanks most points cannot)."""
+    n = resid.size
+    v = resid[cand]
+    sign = np.sign(v)
+    peak = np.abs(v)
+
+    def below(idx: npt.NDArray[np.intp], limit: FloatArray) -> BoolArray:
+        """resid at *idx* (same direction) stays under *limit*; outside the axis counts as
+        under."""
+        inside = (idx >= 0) & (idx < n)
+        vals = resid[np.clip(idx, 0, n - 1)] * sign
+        return ~inside | (vals < limit)
+
+    single = below(cand - 1, 0.2 * peak) & below(cand + 1, 0.2 * peak)
+    if max_width < 2:
+        return single
+    prev = np.abs(resid[np.maximum(cand - 1, 0)])
+    nxt = np.abs(resid[np.minimum(cand + 1, n - 1)])
+    j = np.where((cand + 1 < n) & (nxt >= prev), cand + 1, cand - 1)
+    start, stop = np.minimum(cand, j), np.maximum(cand, j) + 1
+    ok = (start >= 0) & (stop <= n)
+    jv = resid[np.clip(j, 0, n - 1)]
+    pair_peak = np.maximum(peak, np.abs(jv))
+    psign = np.where(np.abs(jv) > peak, np.sign(jv), sign)
+    together = (v * psign >= 0.2 * pair_peak) & (jv * psign >= 0.2 * pair_peak)
+    lo = resid[np.clip(start - 1, 0, n - 1)] * psign
+    hi = resid[np.clip(stop, 0, n - 1)] * psign
+    outside = ((start - 1 < 0) | (lo < 0.2 * pair_peak)) & ((stop >= n) | (hi < 0.2 * pair_peak))
+    return single | (ok & together & outside)
+
+
 def _height_without(y: FloatArray, start: int, stop: int) -> float:
     rest = np.concatenate((y[:start], y[stop:]))
     return float(np.percentile(rest, 99.5) - np.percentile(rest, 0.5))
@@ -135,6 +169,7 @@ def find_spikes(
         left = resid[np.maximum(cand - 1, 0)] * sign
         right = resid[np.minimum(cand + 1, n - 1)] * sign
         cand = cand[(np.minimum(left, right) < 0.5 * mag)]
+        cand = cand[_may_stand_alone(resid, cand, max_width)]
     for i in sorted(cand.tolist(), key=lambda j: -abs(resid[j])):
         if taken[i]:
             continue
