@@ -215,3 +215,21 @@ def test_save_never_replaces_a_non_library(tmp_path: Path) -> None:
     empty.mkdir()
     save_library(empty, STANDARD_GRID, _spectra(), _entries())
     assert len(load_library(empty)) == 3
+
+
+def test_loading_hashes_the_spectra_file_as_the_values_and_refuses_a_flip(
+    tmp_path: Path,
+) -> None:
+    """Verification reads spectra.npy with plain reads (not through the memory map, which
+    would make the whole matrix resident); the hash is the same as over the values, and a
+    flipped data byte is still refused."""
+    from edge.library.format import _content_hash, _entries_bytes
+
+    lib_dir, spectra, digest = _write(tmp_path)
+    lib = load_library(lib_dir)
+    assert lib.content_hash == digest == _content_hash(spectra, _entries_bytes(_entries()))
+    raw = bytearray((lib_dir / SPECTRA).read_bytes())
+    raw[-5] ^= 0x10  # inside the data, past the header
+    (lib_dir / SPECTRA).write_bytes(bytes(raw))
+    with pytest.raises(LibraryError, match="content hash mismatch"):
+        load_library(lib_dir)
