@@ -143,7 +143,7 @@ def _calibration_status(lib: Any) -> str:
         return f"unusable ({err})"
     if cal.meta.get("library_hash") not in (None, lib.content_hash):
         return "stale: fitted for other content (run 'library calibrate')"
-    if cal.meta.get("spec_hash") not in (None, library_spec_hash(lib)):
+    if cal.meta.get("spec_hash") != library_spec_hash(lib):
         return "stale: fitted for other search preprocessing (run 'library calibrate')"
     return f"{path.name}, {cal.meta.get('n_records', '?')} records"
 

@@ -95,20 +95,16 @@ class Identifier:
         and whether it was fitted for this library's content and search preprocessing."""
         return {
             "source": str(self.calibration.meta.get("source", "given")),
-            "matches_library": self._calibration_fits(strict=True),
+            "matches_library": self._calibration_fits(),
         }
 
-    def _calibration_fits(self, *, strict: bool = False) -> bool:
-        """The calibration was fitted for this library's content and search spec (a field
-        it does not record counts as a match unless *strict*)."""
+    def _calibration_fits(self) -> bool:
+        """The calibration was fitted for this library's content and search spec (a file
+        that does not record the spec was fitted under an older search preprocessing)."""
         meta = self.calibration.meta
-        wanted = {
-            "library_hash": self.prepared.library.content_hash,
-            "spec_hash": spec_hash(self.prepared.spec),
-        }
-        return all(
-            meta.get(k) == v if strict else meta.get(k) in (None, v) for k, v in wanted.items()
-        )
+        return meta.get("library_hash") == self.prepared.library.content_hash and meta.get(
+            "spec_hash"
+        ) == spec_hash(self.prepared.spec)
 
     @property
     def library(self) -> Library:
