@@ -5,23 +5,25 @@ commands for the post's own devices come down, and a national outage only delays
 
 from __future__ import annotations
 
-import ssl
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
+from broker_tls import (
+    ACCEPTED,
+    DEPLOY,
+    MESSAGE_DEADLINE_S,
+    TlsClient,
+    render_post_conf,
+    render_shipped,
+)
 from certs import make_ca, make_leaf
 from mosquitto_broker import Broker
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-from paths import PROJECT
 
-DEPLOY = PROJECT / "deploy" / "mosquitto"
 POST = "post-1"
 OTHER_POST = "post-2"
 DEVICE = "dev-1"
@@ -32,8 +34,7 @@ NATIONAL_CONTROL = "control@national"
 AUDITOR = "auditor@test"
 NOT_AUTHORIZED = 0x87
 NO_MATCHING_SUBSCRIBERS = 0x10
-ACCEPTED = 0
-DEADLINE = 10.0  # seconds for a message to cross the bridge
+DEADLINE = MESSAGE_DEADLINE_S  # seconds for a message to cross the bridge
 #: Everything a device publishes and the bridge must carry up (docs/mqtt.md).
 DEVICE_TOPICS = (
     "scan/result",
@@ -46,23 +47,14 @@ DEVICE_TOPICS = (
 )
 
 
-def _replace_all(name: str, text: str, replacements: dict[str, str]) -> str:
-    """*text* with each replacement made; each old string must be in the shipped file."""
-    for old, new in replacements.items():
-        assert old in text, f"{name} no longer has {old!r}"
-        text = text.replace(old, new)
-    return text
-
-
 def _render_national(tmp: Path, pki: dict[str, Path], port: int) -> str:
     """national.conf with this test's port, certificates, ACL and persistence directory."""
     acl = tmp / "national.acl"
     acl.write_text((DEPLOY / "national.acl").read_text())
     store = tmp / "national-store"
     store.mkdir()
-    return _replace_all(
+    return render_shipped(
         "national.conf",
-        (DEPLOY / "national.conf").read_text(),
         {
             "listener 8883": f"listener {port} 127.0.0.1",
             "/etc/mosquitto/national.acl": str(acl),
@@ -77,25 +69,15 @@ def _render_national(tmp: Path, pki: dict[str, Path], port: int) -> str:
 def _render_post(tmp: Path, pki: dict[str, Path], port: int, national_port: int) -> str:
     """post.conf + post-bridge.conf for POST, bridged to the national broker on loopback."""
     acl = tmp / "spectra-edge.acl"
-    shipped_acl = (DEPLOY / "post.acl").read_text()
-    assert "@POST@" in shipped_acl, "post.acl no longer has @POST@"
     acl.write_text(
-        shipped_acl.replace("@POST@", POST) + f"\nuser {AUDITOR}\ntopic read #\n"  # test-only
+        render_shipped("post.acl", {"@POST@": POST})
+        + f"\nuser {AUDITOR}\ntopic read #\n"  # test-only
     )
-    conf = _replace_all(
-        "post.conf",
-        (DEPLOY / "post.conf").read_text(),
-        {
-            "listener 8883": f"listener {port} 127.0.0.1",
-            "/etc/mosquitto/spectra-edge.acl": str(acl),
-            "/etc/mosquitto/certs/post-ca.crt": str(pki["post-ca"]),
-            "/etc/mosquitto/certs/broker.crt": str(pki["post-broker.crt"]),
-            "/etc/mosquitto/certs/broker.key": str(pki["post-broker.key"]),
-        },
+    conf = render_post_conf(
+        acl, port, pki["post-ca"], pki["post-broker.crt"], pki["post-broker.key"]
     )
-    bridge = _replace_all(
+    bridge = render_shipped(
         "post-bridge.conf",
-        (DEPLOY / "post-bridge.conf").read_text(),
         {
             "address national-broker.customs.example:8883": f"address 127.0.0.1:{national_port}",
             "/etc/mosquitto/certs/national-ca.crt": str(pki["national-ca"]),
@@ -108,133 +90,6 @@ def _render_post(tmp: Path, pki: dict[str, Path], port: int, national_port: int)
 
 
 @dataclass
-class Client:
-    """A paho MQTT 5 client with a certificate; records what it receives and each ack.
-
-    With ``persistent=True`` it keeps its session on the broker (clean start off, session
-    expiry of an hour) and reconnects by itself, as an ingester does."""
-
-    name: str
-    port: int
-    ca: Path
-    cert: Path
-    key: Path
-    client_id: str = ""
-    persistent: bool = False
-    received: list[tuple[str, bytes, bool]] = field(default_factory=list)
-    properties: dict[str, list[Properties | None]] = field(default_factory=dict)
-    acks: dict[int, int] = field(default_factory=dict)  # mid -> reason code
-    granted: dict[int, list[int]] = field(default_factory=dict)
-    cond: threading.Condition = field(default_factory=threading.Condition)
-
-    def __post_init__(self) -> None:
-        c = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=self.client_id or self.name,
-            protocol=mqtt.MQTTv5,
-        )
-        c.tls_set(
-            ca_certs=str(self.ca),
-            certfile=str(self.cert),
-            keyfile=str(self.key),
-            tls_version=ssl.PROTOCOL_TLS_CLIENT,
-        )
-        c.reconnect_delay_set(min_delay=1, max_delay=1)
-        c.on_message = self._on_message
-        c.on_publish = self._on_publish
-        c.on_subscribe = self._on_subscribe
-        self.client = c
-        props = None
-        if self.persistent:
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = 3600
-        c.connect("127.0.0.1", self.port, clean_start=not self.persistent, properties=props)
-        c.loop_start()
-        self.wait(c.is_connected, f"{self.name} did not connect")
-
-    def wait(self, cond: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-        """Wait until *cond* holds; fail with *what* after *timeout* seconds."""
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while not cond():
-                left = deadline - time.monotonic()
-                assert left > 0, what
-                self.cond.wait(min(left, 0.05))
-
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        with self.cond:
-            self.received.append((msg.topic, bytes(msg.payload), bool(msg.retain)))
-            self.properties.setdefault(msg.topic, []).append(msg.properties)
-            self.cond.notify_all()
-
-    def _on_publish(
-        self, client: mqtt.Client, userdata: object, mid: int, rc: ReasonCode, props: object
-    ) -> None:
-        with self.cond:
-            self.acks[mid] = rc.value
-            self.cond.notify_all()
-
-    def _on_subscribe(
-        self, client: mqtt.Client, userdata: object, mid: int, rcs: list[ReasonCode], p: object
-    ) -> None:
-        with self.cond:
-            self.granted[mid] = [rc.value for rc in rcs]
-            self.cond.notify_all()
-
-    def publish(
-        self,
-        topic: str,
-        payload: bytes = b"{}",
-        retain: bool = False,
-        properties: Properties | None = None,
-    ) -> int:
-        """Publish at QoS 1; the broker's PUBACK reason code (ACCEPTED, or the refusal)."""
-        code = self.publish_raw(topic, payload, retain, properties)
-        return ACCEPTED if code < 0x80 else code  # 0x10 "no matching subscribers" is success
-
-    def publish_raw(
-        self,
-        topic: str,
-        payload: bytes = b"{}",
-        retain: bool = False,
-        properties: Properties | None = None,
-    ) -> int:
-        """Publish at QoS 1; the PUBACK reason code exactly as the broker sent it."""
-        info = self.client.publish(topic, payload, qos=1, retain=retain, properties=properties)
-        self.wait(lambda: info.mid in self.acks, f"no PUBACK for {topic}")
-        return self.acks[info.mid]
-
-    def subscribe(self, topic: str) -> int:
-        """Subscribe at QoS 1; the granted QoS or the refusal code."""
-        _, mid = self.client.subscribe(topic, qos=1)
-        assert mid is not None, f"SUBSCRIBE {topic} not sent"
-        self.wait(lambda: mid in self.granted, f"no SUBACK for {topic}")
-        return self.granted[mid][0]
-
-    def payloads(self, topic: str) -> list[bytes]:
-        with self.cond:
-            return [p for t, p, _ in self.received if t == topic]
-
-    def got(self, topic: str) -> bool:
-        return bool(self.payloads(topic))
-
-    def retained(self, topic: str) -> list[bytes]:
-        with self.cond:
-            return [p for t, p, r in self.received if t == topic and r]
-
-    def topics(self) -> set[str]:
-        with self.cond:
-            return {t for t, _, _ in self.received}
-
-    def wait_for(self, topic: str, what: str = "", timeout: float = DEADLINE) -> None:
-        self.wait(lambda: self.got(topic), what or f"{self.name} never got {topic}", timeout)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-@dataclass
 class Federation:
     """The national broker, POST's broker bridged to it, and ways to connect to either."""
 
@@ -242,11 +97,11 @@ class Federation:
     pki: dict[str, Path]
     national: Broker
     post: Broker
-    clients: list[Client] = field(default_factory=list)
+    clients: list[TlsClient] = field(default_factory=list)
 
-    def on_post(self, name: str, client_id: str = "") -> Client:
+    def on_post(self, name: str, client_id: str = "") -> TlsClient:
         """A client of the post broker holding the post CA's certificate for *name*."""
-        c = Client(
+        c = TlsClient(
             name,
             self.post.port,
             self.pki["post-ca"],
@@ -257,9 +112,9 @@ class Federation:
         self.clients.append(c)
         return c
 
-    def on_national(self, name: str, client_id: str = "", persistent: bool = False) -> Client:
+    def on_national(self, name: str, client_id: str = "", persistent: bool = False) -> TlsClient:
         """A client of the national broker holding the national CA's certificate for *name*."""
-        c = Client(
+        c = TlsClient(
             name,
             self.national.port,
             self.pki["national-ca"],

@@ -4,122 +4,35 @@ real broker. Finding 8 of issue 8: anyone on the broker could speak for a device
 from __future__ import annotations
 
 import ssl
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from broker_tls import ACCEPTED, TlsClient, render_post_conf, render_shipped
 from certs import make_ca, make_leaf
 from mosquitto_broker import Broker
-from paho.mqtt.reasoncodes import ReasonCode
-from paths import PROJECT
 
-DEPLOY = PROJECT / "deploy" / "mosquitto"
 POST = "post-1"
 CONTROL = f"control@{POST}"
 NOT_AUTHORIZED = 0x87
-ACCEPTED = 0
 
 
 def _render(tmp: Path, pki: dict[str, Path], port: int) -> str:
     """The shipped config with this test's port, certificates and rendered ACL."""
     acl = tmp / "spectra-edge.acl"
-    acl.write_text((DEPLOY / "post.acl").read_text().replace("@POST@", POST))
-    conf = (DEPLOY / "post.conf").read_text()
-    for old, new in {
-        "listener 8883": f"listener {port} 127.0.0.1",
-        "/etc/mosquitto/spectra-edge.acl": str(acl),
-        "/etc/mosquitto/certs/post-ca.crt": str(pki["ca"]),
-        "/etc/mosquitto/certs/broker.crt": str(pki["broker.crt"]),
-        "/etc/mosquitto/certs/broker.key": str(pki["broker.key"]),
-    }.items():
-        assert old in conf, f"post.conf no longer has {old!r}"
-        conf = conf.replace(old, new)
-    return conf
+    acl.write_text(render_shipped("post.acl", {"@POST@": POST}))
+    return render_post_conf(acl, port, pki["ca"], pki["broker.crt"], pki["broker.key"])
 
 
-@dataclass
-class Client:
-    """A paho MQTT 5 client with a certificate; records what it receives and each ack."""
-
-    name: str
-    port: int
-    pki: dict[str, Path]
-    received: list[tuple[str, bytes]] = field(default_factory=list)
-    acks: dict[int, int] = field(default_factory=dict)  # mid -> reason code
-    granted: dict[int, list[int]] = field(default_factory=dict)
-    cond: threading.Condition = field(default_factory=threading.Condition)
-
-    def __post_init__(self) -> None:
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.name, protocol=mqtt.MQTTv5)
-        c.tls_set(
-            ca_certs=str(self.pki["ca"]),
-            certfile=str(self.pki[f"{self.name}.crt"]),
-            keyfile=str(self.pki[f"{self.name}.key"]),
-            tls_version=ssl.PROTOCOL_TLS_CLIENT,
-        )
-        c.on_message = self._on_message
-        c.on_publish = self._on_publish
-        c.on_subscribe = self._on_subscribe
-        self.client = c
-        c.connect("127.0.0.1", self.port)
-        c.loop_start()
-        self._wait(lambda: c.is_connected(), f"{self.name} did not connect")
-
-    def _wait(self, cond: object, what: str, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while not cond():  # type: ignore[operator]
-                left = deadline - time.monotonic()
-                assert left > 0, what
-                self.cond.wait(min(left, 0.05))
-
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        with self.cond:
-            self.received.append((msg.topic, msg.payload))
-            self.cond.notify_all()
-
-    def _on_publish(
-        self, client: mqtt.Client, userdata: object, mid: int, rc: ReasonCode, props: object
-    ) -> None:
-        with self.cond:
-            self.acks[mid] = rc.value
-            self.cond.notify_all()
-
-    def _on_subscribe(
-        self, client: mqtt.Client, userdata: object, mid: int, rcs: list[ReasonCode], p: object
-    ) -> None:
-        with self.cond:
-            self.granted[mid] = [rc.value for rc in rcs]
-            self.cond.notify_all()
-
-    def publish(self, topic: str, payload: bytes = b"{}") -> int:
-        """Publish at QoS 1; the broker's PUBACK reason code (ACCEPTED, or the refusal)."""
-        info = self.client.publish(topic, payload, qos=1)
-        self._wait(lambda: info.mid in self.acks, f"no PUBACK for {topic}")
-        code = self.acks[info.mid]
-        return ACCEPTED if code < 0x80 else code  # 0x10 "no matching subscribers" is success
-
-    def subscribe(self, topic: str) -> int:
-        """Subscribe at QoS 1; the granted QoS or the refusal code."""
-        _, mid = self.client.subscribe(topic, qos=1)
-        self._wait(lambda: mid in self.granted, f"no SUBACK for {topic}")
-        return self.granted[mid][0]
-
-    def got(self, topic: str) -> bool:
-        with self.cond:
-            return any(t == topic for t, _ in self.received)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+def _client(name: str, port: int, pki: dict[str, Path]) -> TlsClient:
+    """A client holding the post CA's certificate for *name*."""
+    return TlsClient(name, port, pki["ca"], pki[f"{name}.crt"], pki[f"{name}.key"])
 
 
 @pytest.fixture
-def post(tmp_path: Path) -> Iterator[dict[str, Client]]:
+def post(tmp_path: Path) -> Iterator[dict[str, TlsClient]]:
     pki_dir = tmp_path / "pki"
     pki_dir.mkdir()
     ca_key, ca, ca_path = make_ca(pki_dir, "post-ca")
@@ -131,16 +44,16 @@ def post(tmp_path: Path) -> Iterator[dict[str, Client]]:
     broker = Broker(tmp_path / "broker")
     broker.config_text = _render(tmp_path, pki, broker.port)
     broker.start()
-    clients: dict[str, Client] = {}
+    clients: dict[str, TlsClient] = {}
     try:
         for name in ("dev-a", "dev-b", CONTROL):
-            clients[name] = Client(name, broker.port, pki)
+            clients[name] = _client(name, broker.port, pki)
         clients["control"] = clients[CONTROL]
         clients["pki"] = pki  # type: ignore[assignment]
         yield clients
     finally:
         for name, c in clients.items():
-            if isinstance(c, Client) and name != "control":
+            if isinstance(c, TlsClient) and name != "control":
                 c.close()
         broker.kill()
 
@@ -149,36 +62,36 @@ def _topic(device: str, rest: str) -> str:
     return f"customs/{POST}/{device}/{rest}"
 
 
-def test_a_device_publishes_its_own_results_and_state(post: dict[str, Client]) -> None:
+def test_a_device_publishes_its_own_results_and_state(post: dict[str, TlsClient]) -> None:
     control, dev_a = post["control"], post["dev-a"]
     assert control.subscribe(f"customs/{POST}/#") == 1
     for rest in ("scan/result", "status", "alarm", "health", "info", "ota/state"):
         assert dev_a.publish(_topic("dev-a", rest)) == ACCEPTED, rest
-    control._wait(lambda: control.got(_topic("dev-a", "ota/state")), "control saw nothing")
+    control.wait(lambda: control.got(_topic("dev-a", "ota/state")), "control saw nothing")
 
 
 @pytest.mark.parametrize("rest", ["scan/result", "alarm", "status", "info"])
-def test_a_device_cannot_speak_for_another(post: dict[str, Client], rest: str) -> None:
+def test_a_device_cannot_speak_for_another(post: dict[str, TlsClient], rest: str) -> None:
     control, dev_a = post["control"], post["dev-a"]
     assert control.subscribe(f"customs/{POST}/#") == 1
     assert dev_a.publish(_topic("dev-b", rest)) == NOT_AUTHORIZED
     assert dev_a.publish(_topic("dev-a", "status")) == ACCEPTED  # a marker after the refused one
-    control._wait(lambda: control.got(_topic("dev-a", "status")), "marker not seen")
+    control.wait(lambda: control.got(_topic("dev-a", "status")), "marker not seen")
     assert not control.got(_topic("dev-b", rest))
 
 
-def test_only_the_control_room_sends_commands(post: dict[str, Client]) -> None:
+def test_only_the_control_room_sends_commands(post: dict[str, TlsClient]) -> None:
     control, dev_a, dev_b = post["control"], post["dev-a"], post["dev-b"]
     assert dev_a.subscribe(_topic("dev-a", "cmd/+")) == 1
     # a device can neither command another device nor itself
     assert dev_b.publish(_topic("dev-a", "cmd/ack")) == NOT_AUTHORIZED
     assert dev_a.publish(_topic("dev-a", "cmd/ack")) == NOT_AUTHORIZED
     assert control.publish(_topic("dev-a", "cmd/scan")) == ACCEPTED
-    dev_a._wait(lambda: dev_a.got(_topic("dev-a", "cmd/scan")), "command not delivered")
+    dev_a.wait(lambda: dev_a.got(_topic("dev-a", "cmd/scan")), "command not delivered")
     assert not dev_a.got(_topic("dev-a", "cmd/ack"))
 
 
-def test_a_device_reads_only_its_own_commands(post: dict[str, Client]) -> None:
+def test_a_device_reads_only_its_own_commands(post: dict[str, TlsClient]) -> None:
     # Mosquitto may grant the subscription; the ACL is applied to every delivery
     control, dev_a, dev_b = post["control"], post["dev-a"], post["dev-b"]
     dev_a.subscribe(_topic("dev-b", "cmd/+"))
@@ -186,26 +99,28 @@ def test_a_device_reads_only_its_own_commands(post: dict[str, Client]) -> None:
     assert dev_b.subscribe(_topic("dev-b", "cmd/+")) == 1
     assert control.publish(_topic("dev-b", "cmd/scan")) == ACCEPTED
     assert dev_b.publish(_topic("dev-b", "status")) == ACCEPTED
-    dev_b._wait(lambda: dev_b.got(_topic("dev-b", "cmd/scan")), "dev-b got no command")
+    dev_b.wait(lambda: dev_b.got(_topic("dev-b", "cmd/scan")), "dev-b got no command")
     time.sleep(0.3)  # dev-a had the same chance to receive it
     assert not dev_a.got(_topic("dev-b", "cmd/scan"))
     assert not dev_a.got(_topic("dev-b", "status"))
 
 
-def test_responses_go_only_under_the_request_topic(post: dict[str, Client]) -> None:
+def test_responses_go_only_under_the_request_topic(post: dict[str, TlsClient]) -> None:
     dev_a = post["dev-a"]
     assert dev_a.publish(_topic("dev-a", "cmd/scan/response")) == ACCEPTED
     assert dev_a.publish(_topic("dev-b", "cmd/scan/response")) == NOT_AUTHORIZED
     assert dev_a.publish(f"customs/{POST}/control/inbox") == NOT_AUTHORIZED
 
 
-def test_the_control_room_cannot_forge_device_state(post: dict[str, Client]) -> None:
+def test_the_control_room_cannot_forge_device_state(post: dict[str, TlsClient]) -> None:
     control = post["control"]
     for rest in ("alarm", "status", "scan/result"):
         assert control.publish(_topic("dev-a", rest)) == NOT_AUTHORIZED, rest
 
 
-def test_a_certificate_from_another_ca_is_refused(post: dict[str, Client], tmp_path: Path) -> None:
+def test_a_certificate_from_another_ca_is_refused(
+    post: dict[str, TlsClient], tmp_path: Path
+) -> None:
     pki = post["pki"]  # type: ignore[assignment]
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="dev-c", protocol=mqtt.MQTTv5)
     c.tls_set(
