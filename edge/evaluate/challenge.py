@@ -153,13 +153,7 @@ def split_library(library: Library, holdout: float, seed: int, *, cutting_out: i
 
 def _unit_absorbance(library: Library, row: int) -> tuple[F64, F64]:
     """Grid points with data for *row* and its absorbance scaled to peak 1."""
-    grid = library.grid
-    y = np.asarray(library.spectra[row], dtype=np.float64)
-    e = library.entries[row]
-    ok = np.isfinite(y)
-    if e.valid_range is not None:
-        ok &= (grid >= e.valid_range[0]) & (grid <= e.valid_range[1])
-    x, y = grid[ok], y[ok]
+    x, y = library.measured(row)
     y = y - min(float(np.percentile(y, 1)), 0.0)
     peak = float(y.max()) if y.size else 0.0
     return x, (y / peak if peak > 0 else y)

@@ -14,8 +14,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-import numpy as np
-
 from edge.evaluate.challenge import Query, family_of
 from edge.library import Library, LibraryEntry
 
@@ -52,16 +50,6 @@ def material_groups(library: Library) -> list[list[int]]:
     return out[:MAX_MATERIALS]
 
 
-def _measured(library: Library, row: int) -> tuple[np.ndarray, np.ndarray]:
-    grid = library.grid
-    y = np.asarray(library.spectra[row], dtype=np.float64)
-    e = library.entries[row]
-    ok = np.isfinite(y)
-    if e.valid_range is not None:
-        ok &= (grid >= e.valid_range[0]) & (grid <= e.valid_range[1])
-    return grid[ok], y[ok]
-
-
 def cross_source_queries(library: Library) -> list[tuple[tuple[int, ...], list[Query]]]:
     """``(library rows to search, queries)`` pairs, leave-one-source-out.
 
@@ -74,7 +62,7 @@ def cross_source_queries(library: Library) -> list[tuple[tuple[int, ...], list[Q
     everything = set(range(len(library)))
     for rows in material_groups(library):
         for r in rows:
-            x, y = _measured(library, r)
+            x, y = library.measured(r)
             if x.size < 10:
                 continue
             src = source_key(library.entries[r])

@@ -277,6 +277,16 @@ class Library:
         """``(grid, absorbance)`` of one entry (a copy, safe to modify)."""
         return self.grid, np.array(self.spectra[self.index(name_or_alias)], dtype=np.float32)
 
+    def measured(self, row: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Row *row* where it carries data: the grid points with a finite value inside the
+        entry's ``valid_range``, and its absorbance there (float64 copies)."""
+        y = np.asarray(self.spectra[row], dtype=np.float64)
+        ok = np.isfinite(y)
+        vr = self.entries[row].valid_range
+        if vr is not None:
+            ok &= (self.grid >= vr[0]) & (self.grid <= vr[1])
+        return np.asarray(self.grid, dtype=np.float64)[ok], y[ok]
+
     def subset(self, indices: Iterable[int]) -> Library:
         """A new in-memory library holding only the rows *indices* (in that order)."""
         idx = [int(i) for i in indices]
