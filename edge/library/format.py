@@ -12,8 +12,9 @@ Layout of a library directory::
 ``content_sha256`` is the sha256 of the raw float32 data of the spectra (C order,
 little-endian) followed by the bytes of ``entries.json``: it names the content, not the
 time it was written, so regenerating the same library gives the same hash. Loading reads
-``spectra.npy`` memory-mapped and hashes it in one pass; any mismatch, missing file or bad
-field raises :class:`edge.errors.LibraryError`.
+``spectra.npy`` memory-mapped and hashes it in one pass of plain reads (not through the map,
+which would make the whole matrix resident); any mismatch, missing file or bad field raises
+:class:`edge.errors.LibraryError`.
 
 Writes are atomic: everything goes to a temporary sibling directory, each file is fsynced,
 then the directory is renamed into place (an existing library is first renamed aside and
