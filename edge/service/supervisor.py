@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from edge.errors import EdgeError
 from edge.lifecycle import Clock, SystemClock
@@ -22,6 +22,8 @@ from edge.service.state import LastError
 from hal.errors import HalError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Bounds of the retry delay after an instrument fault, s.
 FAULT_RETRY_MIN_S = 1.0
@@ -121,35 +123,26 @@ class InstrumentSupervisor:
 
     def state(self) -> EngineState | None:
         """Temperature and background age, or None (no engine, or it would not say)."""
-        engine = self._engine
-        if engine is None:
-            return None
-        try:
-            return engine.state()
-        except Exception as err:  # state is best effort; a fault shows on the next scan
-            log.debug("engine state unavailable: %s", err)
-            return None
+        return self._ask("engine state", lambda engine: engine.state())
 
     def identification(self) -> dict[str, Any] | None:
         """What identification runs on (``health.identification``), or None."""
-        engine = self._engine
-        if engine is None:
-            return None
-        try:
-            return engine.identification()
-        except Exception as err:
-            log.debug("identification status unavailable: %s", err)
-            return None
+        return self._ask("identification status", lambda engine: engine.identification())
 
     def identity(self) -> dict[str, Any] | None:
         """The instrument's identity for ``info``, or None."""
+        return self._ask("instrument identity", lambda engine: engine.identity())
+
+    def _ask(self, what: str, question: Callable[[ScanEngine], T]) -> T | None:
+        """*question* put to the open engine, best effort: None without an engine or when it
+        fails (a fault shows on the next scan)."""
         engine = self._engine
         if engine is None:
             return None
         try:
-            return engine.identity()
+            return question(engine)
         except Exception as err:
-            log.debug("instrument identity unavailable: %s", err)
+            log.debug("%s unavailable: %s", what, err)
             return None
 
     # -- the scan worker's side --------------------------------------------------------------
