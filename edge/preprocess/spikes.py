@@ -71,23 +71,15 @@ def _runs(flags: BoolArray) -> list[tuple[int, int]]:
     return list(zip(starts, stops, strict=True))
 
 
-def _alone(resid: FloatArray, start: int, stop: int) -> bool:
-    """The points just outside ``[start, stop)`` rise (same direction) less than a fifth as far
-    as the run's peak."""
-    seg = resid[start:stop]
-    peak_at = int(np.argmax(np.abs(seg)))
-    sign = np.sign(seg[peak_at])
-    peak = abs(float(seg[peak_at]))
-    if np.any(seg * sign < 0.2 * peak):
-        return False  # a two-point run must be up together
-    outside = [resid[i] * sign for i in (start - 1, stop) if 0 <= i < resid.size]
-    return all(v < 0.2 * peak for v in outside)
-
-
-def _may_stand_alone(resid: FloatArray, cand: npt.NDArray[np.intp], max_width: int) -> BoolArray:
-    """Which candidates have a segment (the point, or the pair :func:`find_spikes` would try)
-    that :func:`_alone` accepts: the same test for all candidates at once, so the loop only
-    visits the few that can be spikes (on a band's flanks most points cannot)."""
+def _standing_segments(
+    resid: FloatArray, cand: npt.NDArray[np.intp], max_width: int
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """For each candidate, the first segment ``[start, stop)`` that stands alone: the point
+    itself, else (with *max_width* 2) the pair with its larger neighbour; ``-1, -1`` when
+    neither does. A segment stands alone when its points rise together (each at least a fifth
+    of its peak, same direction) and the points just outside rise (same direction) less than a
+    fifth as far. All candidates are tested at once, so only the few that can be spikes are
+    visited one by one (on a band's flanks most points cannot)."""
     n = resid.size
     v = resid[cand]
     sign = np.sign(v)
@@ -101,21 +93,26 @@ def _may_stand_alone(resid: FloatArray, cand: npt.NDArray[np.intp], max_width: i
         return ~inside | (vals < limit)
 
     single = below(cand - 1, 0.2 * peak) & below(cand + 1, 0.2 * peak)
+    start = np.where(single, cand, -1)
+    stop = np.where(single, cand + 1, -1)
     if max_width < 2:
-        return single
+        return start, stop
     prev = np.abs(resid[np.maximum(cand - 1, 0)])
     nxt = np.abs(resid[np.minimum(cand + 1, n - 1)])
     j = np.where((cand + 1 < n) & (nxt >= prev), cand + 1, cand - 1)
-    start, stop = np.minimum(cand, j), np.maximum(cand, j) + 1
-    ok = (start >= 0) & (stop <= n)
+    p_start, p_stop = np.minimum(cand, j), np.maximum(cand, j) + 1
+    ok = (p_start >= 0) & (p_stop <= n)
     jv = resid[np.clip(j, 0, n - 1)]
     pair_peak = np.maximum(peak, np.abs(jv))
-    psign = np.where(np.abs(jv) > peak, np.sign(jv), sign)
+    psign = np.where(np.abs(jv) > peak, np.sign(jv), sign)  # the sign of the pair's peak
     together = (v * psign >= 0.2 * pair_peak) & (jv * psign >= 0.2 * pair_peak)
-    lo = resid[np.clip(start - 1, 0, n - 1)] * psign
-    hi = resid[np.clip(stop, 0, n - 1)] * psign
-    outside = ((start - 1 < 0) | (lo < 0.2 * pair_peak)) & ((stop >= n) | (hi < 0.2 * pair_peak))
-    return single | (ok & together & outside)
+    lo = resid[np.clip(p_start - 1, 0, n - 1)] * psign
+    hi = resid[np.clip(p_stop, 0, n - 1)] * psign
+    outside = ((p_start - 1 < 0) | (lo < 0.2 * pair_peak)) & (
+        (p_stop >= n) | (hi < 0.2 * pair_peak)
+    )
+    pair = ~single & ok & together & outside
+    return np.where(pair, p_start, start), np.where(pair, p_stop, stop)
 
 
 def _height_without(y: FloatArray, start: int, stop: int) -> float:
@@ -169,25 +166,21 @@ def find_spikes(
         left = resid[np.maximum(cand - 1, 0)] * sign
         right = resid[np.minimum(cand + 1, n - 1)] * sign
         cand = cand[(np.minimum(left, right) < 0.5 * mag)]
-        cand = cand[_may_stand_alone(resid, cand, max_width)]
-    for i in sorted(cand.tolist(), key=lambda j: -abs(resid[j])):
+    seg_start, seg_stop = _standing_segments(resid, cand, max_width)
+    alone = seg_start >= 0
+    segments = zip(
+        cand[alone].tolist(), seg_start[alone].tolist(), seg_stop[alone].tolist(), strict=True
+    )
+    for i, start, stop in sorted(segments, key=lambda t: -abs(resid[t[0]])):
         if taken[i]:
             continue
-        segments = [(i, i + 1)]
-        if max_width >= 2:
-            j = i + 1 if i + 1 < n and abs(resid[i + 1]) >= abs(resid[max(i - 1, 0)]) else i - 1
-            segments.append((min(i, j), max(i, j) + 1))
-        for start, stop in segments:
-            if start < 0 or stop > n or not _alone(resid, start, stop):
-                continue
-            peak = float(np.max(np.abs(resid[start:stop])))
-            if fine and (stop - start == 1 or peak > _height_without(y, start, stop)):
-                repairable.append((start, stop))
-            else:
-                ambiguous.append((start, stop))
-                amb_peaks[(start, stop)] = peak
-            taken[max(start - 1, 0) : stop + 1] = True
-            break
+        peak = float(np.max(np.abs(resid[start:stop])))
+        if fine and (stop - start == 1 or peak > _height_without(y, start, stop)):
+            repairable.append((start, stop))
+        else:
+            ambiguous.append((start, stop))
+            amb_peaks[(start, stop)] = peak
+        taken[max(start - 1, 0) : stop + 1] = True
     counted = repairable
     if wavenumbers is not None:
         x = np.asarray(wavenumbers, dtype=np.float64)
